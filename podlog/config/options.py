@@ -1,0 +1,208 @@
+"""Plugin options, declared once.
+
+Each plugin has a nested ``Options`` class whose attributes are ``Option``
+objects. That one declaration drives config parsing and validation, the
+errors a user sees (``file:line: key: what is wrong``), ``podlog check`` and
+the generated reference in ``docs/reference/``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from podlog.config.errors import ConfigError, Located
+
+__all__ = ["Option", "Options", "parse_duration", "parse_size"]
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1000, "kb": 1000, "ki": 1024, "kib": 1024,
+    "m": 1000**2, "mb": 1000**2, "mi": 1024**2, "mib": 1024**2,
+    "g": 1000**3, "gb": 1000**3, "gi": 1024**3, "gib": 1024**3,
+}
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
+_NUM_UNIT = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(value: Any) -> int:
+    """``64KiB``, ``2M``, ``512`` -> bytes. Fluentd's ``8m`` means MiB-ish; we follow SI vs IEC suffixes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like 8MiB")
+    if isinstance(value, int):
+        return value
+    m = _NUM_UNIT.match(str(value))
+    unit = m.group(2).lower() if m else None
+    if not m or unit not in _SIZE_UNITS:
+        raise ValueError(f"expected a size like 64KiB or 8M, got {value!r}")
+    if unit in ("k", "m", "g"):  # Fluentd/Fluent Bit habit: 8m means 8 MiB
+        unit += "i"
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_duration(value: Any) -> float:
+    """``5s``, ``250ms``, ``1m``, ``2`` (seconds) -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 5s")
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _NUM_UNIT.match(str(value))
+    if not m or m.group(2).lower() not in _DURATION_UNITS:
+        raise ValueError(f"expected a duration like 5s or 250ms, got {value!r}")
+    return float(m.group(1)) * _DURATION_UNITS[m.group(2).lower()]
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected an integer, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {value!r}") from None
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"expected a string, got a {type(value).__name__}")
+    return str(value)
+
+
+def _as_list(value: Any) -> list[str]:
+    """A YAML list, or a comma-separated string (Fluentd style)."""
+    if isinstance(value, list):
+        return [_as_str(v) for v in value]
+    if isinstance(value, dict):
+        raise ValueError("expected a list")
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a mapping, got {value!r}")
+    return dict(value)
+
+
+def _as_any(value: Any) -> Any:
+    return value
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "str": _as_str, "int": _as_int, "float": _as_float, "bool": _as_bool,
+    "size": parse_size, "duration": parse_duration, "list": _as_list,
+    "dict": _as_dict, "any": _as_any,
+}
+_REQUIRED = object()
+
+
+@dataclass
+class Option:
+    """One declared option: type name, default, doc, and allowed values."""
+
+    type: str
+    default: Any = _REQUIRED
+    doc: str = ""
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    name: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def convert(self, value: Any) -> Any:
+        converted = _CONVERTERS[self.type](value)
+        if self.choices and converted not in self.choices:
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
+        return converted
+
+
+class Options:
+    """Base for a plugin's option set; subclasses declare ``Option`` attributes.
+
+    An instance holds converted values as attributes.
+    """
+
+    _declared: ClassVar[dict[str, Option]] = {}
+    _where: Located | None = None
+
+    def __init_subclass__(cls) -> None:
+        declared: dict[str, Option] = {}
+        for base in reversed(cls.__mro__[1:]):
+            declared.update(getattr(base, "_declared", {}))
+        for key, value in vars(cls).items():
+            if isinstance(value, Option):
+                value.name = key
+                declared[key] = value
+        cls._declared = declared
+
+    @classmethod
+    def declared(cls) -> dict[str, Option]:
+        return dict(cls._declared)
+
+    @classmethod
+    def from_mapping(
+        cls, values: Mapping[str, Any], where: Located, prefix: str, ignore: tuple[str, ...] = ()
+    ) -> Options:
+        """Convert and validate ``values``; errors point at file:line and key."""
+        self = cls.__new__(cls)
+        self._where = where
+        lookup: dict[str, Option] = {}
+        for opt in cls._declared.values():
+            lookup[opt.name] = opt
+            for alias in opt.aliases:
+                lookup[alias] = opt
+        seen: set[str] = set()
+        for key, raw in values.items():
+            if key in ignore:
+                continue
+            opt = lookup.get(key)
+            if opt is None:
+                hint = difflib.get_close_matches(key, list(lookup), n=1)
+                extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise ConfigError(where.child(key), f"unknown option{extra}; valid: {', '.join(sorted(cls._declared))}")
+            try:
+                setattr(self, opt.name, opt.convert(raw))
+            except ValueError as exc:
+                raise ConfigError(where.child(key), str(exc)) from None
+            seen.add(opt.name)
+        for opt in cls._declared.values():
+            if opt.name in seen:
+                continue
+            if opt.required:
+                raise ConfigError(where, f"{prefix}{opt.name}: required option is missing")
+            default = opt.default
+            setattr(self, opt.name, list(default) if isinstance(default, list) else default)
+        return self
+
+    @classmethod
+    def defaults(cls) -> Options:
+        """Options with every default (tests and programmatic use)."""
+        return cls.from_mapping({}, Located("<defaults>", 0, ""), "")
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """An error about one of these options, located at its config line."""
+        where = self._where or Located("<config>", 0, "")
+        return ConfigError(where.child(key), message)

@@ -1,0 +1,83 @@
+"""Output base: write a chunk, say what happened; the engine retries."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from podlog.batch import Batch
+from podlog.plugin import Plugin
+
+__all__ = ["Chunk", "Output", "Result", "Status"]
+
+
+class Status(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"          # transient: the engine backs off and calls write again
+    REJECTED = "rejected"    # permanent: the records go to the dead-letter file
+
+
+@dataclass
+class Result:
+    status: Status
+    reason: str = ""
+    # Documents refused for good while the rest was delivered (per-item errors).
+    rejected: list[tuple[bytes, str]] = field(default_factory=list)
+
+    @classmethod
+    def ok(cls) -> Result:
+        return cls(Status.DELIVERED)
+
+    @classmethod
+    def retry(cls, reason: str) -> Result:
+        return cls(Status.RETRY, reason)
+
+    @classmethod
+    def reject(cls, reason: str) -> Result:
+        return cls(Status.REJECTED, reason)
+
+
+class Chunk:
+    """Batches for one output and one tag, flushed together.
+
+    An output that delivered part of a chunk may set ``pending`` to the docs it
+    still has to send before returning RETRY; the next attempt sends only those.
+    """
+
+    __slots__ = ("attempts", "batches", "byte_size", "created", "pending", "tag")
+
+    def __init__(self, tag: str, created: float) -> None:
+        self.tag = tag
+        self.batches: list[Batch] = []
+        self.byte_size = 0
+        self.created = created
+        self.attempts = 0
+        self.pending: list[bytes] | None = None
+
+    def add(self, batch: Batch, size: int) -> None:
+        self.batches.append(batch)
+        self.byte_size += size
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    def docs(self) -> list[bytes]:
+        """The documents still to deliver, in order."""
+        if self.pending is not None:
+            return self.pending
+        if len(self.batches) == 1:
+            return self.batches[0].docs
+        out: list[bytes] = []
+        for batch in self.batches:
+            out.extend(batch.docs)
+        return out
+
+
+class Output(Plugin):
+    """Outputs implement ``write``; buffering, retries and acks belong to the engine."""
+
+    kind: ClassVar[str] = "output"
+
+    def write(self, chunk: Chunk) -> Result:
+        raise NotImplementedError
