@@ -112,11 +112,11 @@ class Batch:
         """Keep the records whose mask is true, in either form; returns how many were dropped."""
         before = len(self)
         if self._docs is not None:
-            self._docs = [d for d, k in zip(self._docs, mask) if k]
+            self._docs = [d for d, k in zip(self._docs, mask, strict=True) if k]
         if self._records is not None:
-            self._records = [r for r, k in zip(self._records, mask) if k]
+            self._records = [r for r, k in zip(self._records, mask, strict=True) if k]
         if self.offsets is not None:
-            self.offsets = [o for o, k in zip(self.offsets, mask) if k]
+            self.offsets = [o for o, k in zip(self.offsets, mask, strict=True) if k]
         return before - len(self)
 
     def byte_size(self) -> int:

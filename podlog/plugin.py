@@ -48,9 +48,9 @@ def _modules(kind: str) -> list[str]:
 def _plugin_in(module_name: str, kind: str) -> type[Plugin] | None:
     module = importlib.import_module(module_name)
     for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, Plugin) and value.kind == kind and value.name:
-            if value.__module__.startswith(module.__name__):
-                return value
+        is_plugin = isinstance(value, type) and issubclass(value, Plugin) and value.kind == kind and value.name
+        if is_plugin and value.__module__.startswith(module.__name__):
+            return value
     return None
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from podlog.cli import main
+
+sys.exit(main())

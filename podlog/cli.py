@@ -1,0 +1,88 @@
+"""The ``podlog`` command. Subcommands import what they need, so ``stream`` stays small."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from podlog import __version__
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="podlog", description="Kubernetes logging: agent, sidecar, store.")
+    p.add_argument("--version", action="version", version=f"podlog {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    agent = sub.add_parser("agent", help="run the log agent with a config (podlog YAML or fluent.conf)")
+    agent.add_argument("-c", "--config", required=True, help="config file")
+    agent.add_argument("--log-level", default=None, help="debug, info, warning, error")
+
+    check = sub.add_parser("check", help="validate a config without running it")
+    check.add_argument("-c", "--config", required=True)
+
+    stream = sub.add_parser("stream", help="re-stream files to stdout across rotation (streaming sidecar)")
+    stream.add_argument("files", nargs="+", metavar="FILE")
+    stream.add_argument("--from-head", action="store_true", help="start at the beginning (like tail -n+1)")
+    stream.add_argument("--prefix", action="store_true", help="prefix each line with [FILE]")
+    stream.add_argument("--poll", type=float, default=0.5, help="seconds between checks without inotify events")
+
+    docs = sub.add_parser("docs", help="write the plugin reference (docs/reference/) from the option declarations")
+    docs.add_argument("--out", default="docs/reference")
+    docs.add_argument("--check", action="store_true", help="fail if the files on disk differ")
+    return p
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _load(path: str):  # type: ignore[no-untyped-def]
+    from podlog.config.errors import ConfigError
+    from podlog.config.loader import load_config
+    from podlog.engine import Engine
+
+    try:
+        config = load_config(path)
+        return Engine(config)
+    except ConfigError as exc:
+        print(f"podlog: {exc}", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "stream":
+        from podlog.stream import stream_files
+
+        return stream_files(args.files, args.from_head, args.prefix, poll=args.poll)
+    if args.command == "agent":
+        _setup_logging(args.log_level or "info")
+        engine = _load(args.config)
+        if engine is None:
+            return 2
+        if args.log_level is None:
+            logging.getLogger().setLevel(engine.config.agent.log_level.upper())
+        return engine.run()
+    if args.command == "check":
+        _setup_logging("warning")
+        engine = _load(args.config)
+        if engine is None:
+            return 2
+        print(f"{args.config}: OK ({len(engine.inputs)} sources, {len(engine.runners)} outputs)")
+        return 0
+    if args.command == "docs":
+        from podlog.config.docs import write_reference
+
+        return write_reference(args.out, check=args.check)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Container log envelopes (CRI and docker json-file) decoded into documents, a chunk at a time.
+
+This is the agent's hot path. One call takes every complete line of a read
+and returns serialised JSON documents, built by splicing constant per-file
+fragments with the envelope's time and stream and the (escaped or lifted)
+payload, so no per-record dict exists on the fast path. Anything unusual
+(partial lines, invalid UTF-8, bad envelopes, payload keys that clash with
+ours) goes to a slower general path that builds a dict.
+
+CRI:     ``<RFC3339Nano time> <stdout|stderr> <P|F> <message>``; P fragments are
+         joined per stream until the F that ends them.
+docker:  ``{"log":"...\\n","stream":"stdout","time":"..."}``; a log value without
+         a trailing newline is a 16 KiB fragment and is joined with the next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import orjson
+
+__all__ = ["LineCodec", "detect_format", "now_rfc3339"]
+
+_DUMPS = orjson.dumps
+_LOADS = orjson.loads
+_RAW_OBJECT = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+class _DockerLine(msgspec.Struct):
+    log: str
+    stream: str = "stdout"
+    time: str = ""
+
+
+_DOCKER = msgspec.json.Decoder(_DockerLine)
+_STREAMS = (b"stdout", b"stderr")
+
+
+def now_rfc3339() -> bytes:
+    """The current time as RFC 3339 with nanoseconds, once per read for plain files."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)).encode() + b".%09dZ" % (
+        ns % 1_000_000_000
+    )
+
+
+def detect_format(line: bytes) -> str:
+    """Guess a file's envelope from one line: docker, cri, or none."""
+    if line.startswith(b'{"log":'):
+        try:
+            _DOCKER.decode(line)
+            return "docker"
+        except msgspec.ValidationError:
+            return "none"
+        except msgspec.DecodeError:
+            return "none"
+    parts = line.split(b" ", 3)
+    if len(parts) >= 3 and parts[1] in _STREAMS and parts[2] in (b"P", b"F") and parts[0][:2].isdigit():
+        return "cri"
+    return "none"
+
+
+# A parse function takes messages and returns per message: dict, validated JSON bytes, or an error string.
+ParseFn = Callable[[list[bytes]], list[Any]]
+
+
+class LineCodec:
+    """Per-file state: the envelope, joined fragments, and the constant fragment of the file.
+
+    ``fields`` are constant per file (e.g. kubernetes metadata, the path key);
+    they are serialised once. ``lift_json`` splices JSON object payloads into
+    the document; ``parse`` (a parser's batch function) handles the rest.
+    """
+
+    def __init__(
+        self,
+        fmt: str,
+        fields: dict[str, Any] | None = None,
+        message_key: str = "message",
+        lift_json: bool = False,
+        parse: ParseFn | None = None,
+        reserved: frozenset[str] = frozenset(),
+    ) -> None:
+        self.format = fmt
+        self.fields = dict(fields or {})
+        body = _DUMPS(self.fields)[1:-1]
+        self._frag = body + b"," if body else b""
+        self._msg_key = _DUMPS(message_key) + b":"
+        self.message_key = message_key
+        self.lift_json = lift_json
+        self.parse = parse
+        self.reserved = frozenset(reserved) | set(self.fields) | {"@timestamp", "stream", message_key}
+        # stream -> (start offset of the first fragment, fragments, time)
+        self._partials: dict[bytes, tuple[int, list[bytes], bytes]] = {}
+
+    # --- offsets -----------------------------------------------------------------
+
+    def held_from(self) -> int | None:
+        """Offset of the oldest fragment still waiting for its end; the checkpoint must not pass it."""
+        if not self._partials:
+            return None
+        return min(start for start, _, _ in self._partials.values())
+
+    def reset(self) -> None:
+        """Forget held fragments (file truncated)."""
+        self._partials.clear()
+
+    # --- decoding ----------------------------------------------------------------
+
+    def decode(
+        self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int], read_time: bytes | None = None
+    ) -> None:
+        """Append one document per complete record in ``lines`` (which start at offset ``base``)."""
+        if self.format == "cri":
+            self._cri(lines, base, docs, offsets)
+        elif self.format == "docker":
+            self._docker(lines, base, docs, offsets)
+        else:
+            self._plain(lines, base, docs, offsets, read_time or now_rfc3339())
+
+    def _cri(self, lines: list[bytes], off: int, docs: list[bytes], offsets: list[int]) -> None:
+        frag = self._frag
+        head = b'{"@timestamp":"'
+        mid = b'","stream":"'
+        end = b'",' + frag
+        msg_key = self._msg_key
+        dumps = _DUMPS
+        lift = self.lift_json and self.parse is None
+        general = self._general
+        partials = self._partials
+        append_doc = docs.append
+        append_off = offsets.append
+        for line in lines:
+            start = off
+            off += len(line) + 1
+            parts = line.split(b" ", 3)
+            if len(parts) == 3 and parts[2] == b"F":
+                parts.append(b"")  # an empty message: "<time> stdout F"
+            if len(parts) != 4 or parts[1] not in _STREAMS or b'"' in parts[0] or b"\\" in parts[0]:
+                general(None, None, line, start, docs, offsets, error="invalid CRI line")
+                continue
+            ts, stream, flag, msg = parts
+            if flag == b"P":
+                held = partials.get(stream)
+                if held is None:
+                    partials[stream] = (start, [msg], ts)
+                else:
+                    held[1].append(msg)
+                continue
+            if flag != b"F":
+                general(None, None, line, start, docs, offsets, error="invalid CRI line")
+                continue
+            if stream in partials:
+                first, pieces, ts = partials.pop(stream)
+                pieces.append(msg)
+                general(ts, stream, b"".join(pieces), first, docs, offsets)
+                continue
+            if lift and msg[:1] == b"{":
+                general(ts, stream, msg, start, docs, offsets)
+                continue
+            try:
+                text = msg.decode()
+            except UnicodeDecodeError:
+                general(ts, stream, msg, start, docs, offsets)
+                continue
+            if self.parse is not None:
+                general(ts, stream, msg, start, docs, offsets)
+                continue
+            append_doc(head + ts + mid + stream + end + msg_key + dumps(text) + b"}")
+            append_off(start)
+
+    def _docker(self, lines: list[bytes], off: int, docs: list[bytes], offsets: list[int]) -> None:
+        decode = _DOCKER.decode
+        frag = self._frag
+        msg_key = self._msg_key
+        dumps = _DUMPS
+        partials = self._partials
+        simple = self.parse is None and not self.lift_json
+        general = self._general
+        for line in lines:
+            start = off
+            off += len(line) + 1
+            if not line:
+                continue
+            try:
+                entry = decode(line)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                general(None, None, line, start, docs, offsets, error="invalid docker json-file line")
+                continue
+            stream = entry.stream.encode()
+            log = entry.log
+            if not log.endswith("\n"):
+                held = partials.get(stream)
+                if held is None:
+                    partials[stream] = (start, [log.encode()], entry.time.encode())
+                else:
+                    held[1].append(log.encode())
+                continue
+            log = log[:-1]
+            ts = entry.time.encode()
+            if stream in partials:
+                first, pieces, ts = partials.pop(stream)
+                pieces.append(log.encode())
+                general(ts, stream, b"".join(pieces), first, docs, offsets)
+                continue
+            if simple and '"' not in entry.time and "\\" not in entry.time and stream in _STREAMS:
+                docs.append(b'{"@timestamp":"' + ts + b'","stream":"' + stream + b'",' + frag + msg_key
+                            + dumps(log) + b"}")
+                offsets.append(start)
+            else:
+                general(ts, stream, log.encode(errors="surrogatepass"), start, docs, offsets)
+
+    def _plain(self, lines: list[bytes], off: int, docs: list[bytes], offsets: list[int], now: bytes) -> None:
+        head = b'{"@timestamp":"' + now + b'",' + self._frag + self._msg_key
+        dumps = _DUMPS
+        simple = self.parse is None and not self.lift_json
+        general = self._general
+        for line in lines:
+            start = off
+            off += len(line) + 1
+            if simple:
+                try:
+                    docs.append(head + dumps(line.decode()) + b"}")
+                    offsets.append(start)
+                    continue
+                except UnicodeDecodeError:
+                    pass
+            general(now, None, line, start, docs, offsets)
+
+    # --- the general path ----------------------------------------------------------
+
+    def _general(
+        self,
+        ts: bytes | None,
+        stream: bytes | None,
+        msg: bytes,
+        start: int,
+        docs: list[bytes],
+        offsets: list[int],
+        error: str | None = None,
+        flags: dict[str, Any] | None = None,
+    ) -> None:
+        """Build one document the careful way: a dict, then one dumps."""
+        if error is None and self.lift_json and self.parse is None and msg[:1] == b"{":
+            spliced = self._splice(ts, stream, msg)
+            if spliced is not None:
+                docs.append(spliced)
+                offsets.append(start)
+                return
+        record: dict[str, Any] = {"@timestamp": (ts or now_rfc3339()).decode("ascii", "replace")}
+        if stream is not None:
+            record["stream"] = stream.decode("ascii", "replace")
+        record.update(self.fields)
+        text, bad_utf8 = _text(msg)
+        if error is not None:
+            record[self.message_key] = text
+            record["parse_error"] = error
+        elif self.parse is not None:
+            self._apply_parser(record, msg, text)
+        elif self.lift_json and msg[:1] == b"{":
+            self._lift_slow(record, msg, text)
+        else:
+            record[self.message_key] = text
+        marks = dict(flags or {})
+        if bad_utf8:
+            marks["invalid_utf8"] = True
+        if marks:
+            record["podlog"] = marks
+        docs.append(_DUMPS(record, default=str))
+        offsets.append(start)
+
+    def _splice(self, ts: bytes | None, stream: bytes | None, payload: bytes) -> bytes | None:
+        """The JSON payload's members spliced after ours, or None if it cannot be done safely."""
+        try:
+            keys = _RAW_OBJECT.decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if not keys or not self.reserved.isdisjoint(keys):
+            return None
+        body = payload.strip()
+        head = b'{"@timestamp":"' + (ts or now_rfc3339()) + b'",'
+        if stream is not None:
+            head += b'"stream":"' + stream + b'",'
+        return head + self._frag + body[1:]
+
+    def _lift_slow(self, record: dict[str, Any], msg: bytes, text: str) -> None:
+        try:
+            payload = _LOADS(msg)
+        except orjson.JSONDecodeError as exc:
+            record[self.message_key] = text
+            record["parse_error"] = f"invalid JSON: {exc.msg}"
+            return
+        if not isinstance(payload, dict):
+            record[self.message_key] = text
+            record["parse_error"] = "JSON payload is not an object"
+            return
+        _merge(record, payload)
+
+    def _apply_parser(self, record: dict[str, Any], msg: bytes, text: str) -> None:
+        assert self.parse is not None
+        result = self.parse([msg])[0]
+        if isinstance(result, bytes):
+            result = _LOADS(result)
+        if isinstance(result, dict):
+            _merge(record, result)
+        else:
+            record[self.message_key] = text
+            record["parse_error"] = getattr(result, "reason", str(result))
+
+    # --- end of input ----------------------------------------------------------------
+
+    def flush_partials(self, docs: list[bytes], offsets: list[int]) -> None:
+        """Emit held fragments as they are (file gone or timeout): better incomplete than lost."""
+        for stream, (first, pieces, ts) in sorted(self._partials.items()):
+            self._general(ts, stream, b"".join(pieces), first, docs, offsets, flags={"incomplete": True})
+        self._partials.clear()
+
+    def flags_record(self, msg: bytes, start: int, docs: list[bytes], offsets: list[int], flags: dict[str, Any],
+                     read_time: bytes | None = None) -> None:
+        """A record cut by the line size limit: the piece, marked, through the general path."""
+        self._general(read_time, None, msg, start, docs, offsets, flags=flags)
+
+
+def _text(msg: bytes) -> tuple[str, bool]:
+    try:
+        return msg.decode(), False
+    except UnicodeDecodeError:
+        return msg.decode("utf-8", "replace"), True
+
+
+def _merge(record: dict[str, Any], payload: dict[str, Any]) -> None:
+    """Payload fields beside ours; a payload key that clashes keeps ours and is kept under ``payload``."""
+    clashes = {}
+    for key, value in payload.items():
+        if key == "@timestamp" and isinstance(value, str):
+            record["@timestamp"] = value  # a parser-found time wins over the read time
+        elif key in record:
+            clashes[key] = value
+        else:
+            record[key] = value
+    if clashes:
+        record["payload"] = clashes

@@ -1,0 +1,188 @@
+"""Builds the pipeline from a Config and runs it: inputs -> filters -> router -> output runners.
+
+Routing follows Fluentd: every matching ``<filter>`` in order, then the first
+matching ``<match>``; a source with a label routes into that label's section.
+Fan-out (``copy``) retains the batch's ack once per destination, so a source
+commits its offset only when all of them have acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+from podlog.batch import Batch
+from podlog.buffer.options import BufferOptions
+from podlog.buffer.runner import OutputRunner
+from podlog.config.errors import ConfigError
+from podlog.config.model import Config, PluginSpec, Section
+from podlog.filters._base import Filter
+from podlog.inputs._base import Input
+from podlog.outputs._base import Output
+from podlog.plugin import Plugin, lookup
+from podlog.router import Router, TagPattern
+from podlog.telemetry.metrics import AgentMetrics
+
+__all__ = ["Engine", "build_plugin"]
+
+log = logging.getLogger("podlog.engine")
+
+
+def build_plugin(spec: PluginSpec, **context: Any) -> Plugin:
+    """Instantiate a plugin from its spec; unknown types and bad options become ConfigError."""
+    try:
+        cls = lookup(spec.kind, spec.type)
+    except KeyError as exc:
+        raise ConfigError(spec.where.child("type") if "type" in getattr(spec.where, "key_lines", {}) else spec.where,
+                          str(exc.args[0])) from None
+    options = cls.Options.from_mapping(spec.options, spec.where, f"{spec.where.path}." if spec.where.path else "")
+    return cls(options, **context)
+
+
+class _Pipeline:
+    """Filters and outputs of one section (top level or a label), with cached routing."""
+
+    def __init__(
+        self,
+        filters: list[tuple[TagPattern, Filter, str]],
+        outputs: list[tuple[TagPattern, list[OutputRunner]]],
+        metrics: AgentMetrics,
+    ) -> None:
+        self.filters: Router[tuple[Filter, str]] = Router([(p, (f, n)) for p, f, n in filters])
+        self.outputs: Router[list[OutputRunner]] = Router(outputs)
+        self.metrics = metrics
+
+    def emit(self, batch: Batch) -> None:
+        current: Batch | None = batch
+        ack = batch.ack
+        for flt, name in self.filters.every(batch.tag):
+            before = len(current)
+            current = flt.filter(current)
+            if current is None or len(current) == 0:
+                self.metrics.filtered.labels(name).inc(before)
+                ack.release()
+                return
+            if len(current) < before:
+                self.metrics.filtered.labels(name).inc(before - len(current))
+        assert current is not None
+        targets = self.outputs.first(current.tag)
+        if not targets:
+            self.metrics.unmatched.labels(current.tag.split(".", 1)[0]).inc(len(current))
+            log.warning("no output matches tag %r: %d records dropped", current.tag, len(current))
+        else:
+            for runner in targets:
+                runner.submit(current)
+        current.ack.release()
+
+
+class Engine:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.metrics = AgentMetrics()
+        self.runners: list[OutputRunner] = []
+        self.filters: list[Filter] = []
+        self._pipelines: dict[str | None, _Pipeline] = {None: self._section(config.main, "")}
+        for name, section in config.labels.items():
+            self._pipelines[name] = self._section(section, f"{name}:")
+        self.inputs: list[tuple[Input, str | None, str]] = []
+        for i, spec in enumerate(config.sources):
+            if spec.label is not None and spec.label not in self._pipelines:
+                raise ConfigError(spec.where, f"label {spec.label!r} is not defined")
+            plugin = build_plugin(spec)
+            assert isinstance(plugin, Input)
+            self.inputs.append((plugin, spec.label, spec.id or f"{spec.type}.{i}"))
+        self._stop = threading.Event()
+
+    # --- building ------------------------------------------------------------------
+
+    def _section(self, section: Section, prefix: str) -> _Pipeline:
+        filters = []
+        for i, spec in enumerate(section.filters):
+            plugin = build_plugin(spec, emit=self.emit_tagged)
+            assert isinstance(plugin, Filter)
+            self.filters.append(plugin)
+            filters.append((self._pattern(spec), plugin, spec.id or f"{prefix}{spec.type}.{i}"))
+        outputs = []
+        for i, spec in enumerate(section.outputs):
+            stores = spec.stores if spec.type == "copy" else [spec]
+            base = spec.id or f"{prefix}{spec.type}.{i}"
+            names = [f"{base}.{j}" if len(stores) > 1 else base for j in range(len(stores))]
+            runners = [self._runner(store, n) for store, n in zip(stores, names, strict=True)]
+            outputs.append((self._pattern(spec), runners))
+        return _Pipeline(filters, outputs, self.metrics)
+
+    @staticmethod
+    def _pattern(spec: PluginSpec) -> TagPattern:
+        try:
+            return TagPattern(spec.match or "**")
+        except ValueError as exc:
+            raise ConfigError(spec.where.child("match"), str(exc)) from None
+
+    def _runner(self, spec: PluginSpec, name: str) -> OutputRunner:
+        output = build_plugin(spec)
+        assert isinstance(output, Output)
+        where = spec.buffer_where or spec.where.child("buffer")
+        options = BufferOptions.from_mapping(spec.buffer or {}, where, f"{where.path}.")
+        runner = OutputRunner(spec.id or name, output, options, self.metrics)  # type: ignore[arg-type]
+        self.runners.append(runner)
+        return runner
+
+    def emit_tagged(self, batch: Batch, label: str | None = None) -> None:
+        """Re-enter routing (filters that rewrite tags use it)."""
+        self._pipelines[label].emit(batch)
+
+    # --- running ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        for runner in self.runners:
+            runner.start()
+        for flt in self.filters:
+            flt.start()
+        for plugin, label, name in self.inputs:
+            pipeline = self._pipelines[label]
+            plugin.run(self._counting_emit(pipeline, name))
+
+    def _counting_emit(self, pipeline: _Pipeline, name: str) -> Any:
+        records = self.metrics.input_records.labels(name)
+
+        def emit(batch: Batch) -> None:
+            records.inc(len(batch))
+            pipeline.emit(batch)
+
+        return emit
+
+    def request_stop(self, *_: Any) -> None:
+        self._stop.set()
+
+    def run(self, install_signals: bool = True) -> int:
+        """Run until SIGTERM/SIGINT (or every bounded input finished); then shut down cleanly."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        self.start()
+        log.info("podlog agent running: %d inputs, %d outputs", len(self.inputs), len(self.runners))
+        while not self._stop.wait(0.2):
+            if self.inputs and all(p.finished() for p, _, _ in self.inputs):
+                log.info("every input reached its end")
+                break
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        """Stop reading, flush within the grace period, commit positions, stop outputs."""
+        deadline = time.monotonic() + self.config.agent.grace_period
+        for plugin, _, _ in self.inputs:
+            plugin.stop()
+        drained = all(r.drain(deadline) for r in self.runners)
+        if not drained:
+            log.warning("grace period over with undelivered records: their positions are not committed, "
+                        "they will be read again at the next start")
+        for plugin, _, _ in self.inputs:
+            plugin.commit()
+        for runner in self.runners:
+            runner.stop()
+        for flt in self.filters:
+            flt.stop()
+        return 0

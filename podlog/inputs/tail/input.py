@@ -1,0 +1,460 @@
+"""The tail input: follow files, cut lines, decode envelopes, emit batches, commit after ack.
+
+One thread runs the loop: wait for inotify (or a poll tick), read what
+changed in 64 KiB reads, check rotation/truncation, rescan globs, save
+positions. Each read of one file becomes one Batch whose ack moves that
+file's Cursor, so a position is persisted only after every output has
+acknowledged the records before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from podlog.batch import Ack, Batch
+from podlog.codecs.container import LineCodec, detect_format, now_rfc3339
+from podlog.config.options import Option
+from podlog.inputs._base import Emit, Input
+from podlog.inputs.tail.checkpoint import Checkpoints, Cursor, Entry
+from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint
+from podlog.inputs.tail.scan import scan, watch_dirs
+from podlog.inputs.tail.watch import Watcher
+
+__all__ = ["TailInput"]
+
+log = logging.getLogger("podlog.tail")
+CHUNK = 64 * 1024
+READS_PER_TURN = 16  # 1 MiB per file per turn, so one busy file cannot starve the others
+
+
+class TailedFile:
+    """A followed file with its line assembly, envelope codec and cursor."""
+
+    def __init__(self, f: Followed, tag: str, codec: LineCodec | None, cursor: Cursor) -> None:
+        self.f = f
+        self.tag = tag
+        self.codec = codec                # None until the first line tells the envelope
+        self.cursor = cursor
+        self.realpath = os.path.realpath(f.path)
+        self.parts: list[bytes] = []      # bytes after the last newline
+        self.parts_len = 0
+        self.start = f.pos                # offset of parts[0]
+        self.last_data = time.monotonic()
+        self.split_index = 0              # >0: the next line continues a line cut at max_line_size
+        self.skipping = False             # truncate mode: dropping the rest of a cut line
+        self.left_at: float | None = None  # when rotation/deletion was seen
+        self.at_eof = False
+
+
+class TailInput(Input):
+    """Follows files matching globs, like ``tail -F`` with positions and acknowledgements."""
+
+    name = "tail"
+
+    class Options(Input.Options):
+        path = Option("list", doc="Glob patterns of files to follow (list, or comma-separated).", aliases=("paths",))
+        exclude_path = Option("list", [], doc="Glob patterns of files to skip (full path or file name).")
+        tag = Option("str", "tail", doc="Tag of the records; a '*' is replaced by the file path with / as dots.")
+        pos_file = Option("str", "", doc="Where acknowledged positions are kept. Empty: positions are not kept.")
+        read_from_head = Option("bool", False, doc="Read files found at start from the beginning, not the end. "
+                                "Files appearing later are always read from the beginning.")
+        refresh_interval = Option("duration", 60.0, doc="Rescan the globs this often (inotify also triggers "
+                                  "rescans when a watched directory changes).")
+        rotate_wait = Option("duration", 5.0, doc="Keep reading a rotated or deleted file this long after it "
+                             "is left, for late writes.")
+        stat_interval = Option("duration", 1.0, doc="Check every file for growth, rotation and truncation this "
+                               "often (polling fallback and safety net).")
+        inotify = Option("bool", True, doc="Use inotify when available; false polls only.")
+        container_format = Option("str", "auto", doc="Log envelope: cri, docker (json-file), none (plain lines), "
+                                  "or auto (detected per file from its first line).",
+                                  choices=("auto", "cri", "docker", "none"))
+        parser = Option("any", None, doc="Parse each message: a parser name (json, regex, ...) or a mapping "
+                        "with type: and the parser's options. json lifts JSON object payloads into fields.")
+        message_key = Option("str", "message", doc="Field holding the message when it is not parsed into fields.")
+        path_key = Option("str", "", doc="Add the file path under this field (empty: not added).")
+        kubernetes_metadata = Option("bool", True, doc="Add pod, namespace and container from kubelet's file "
+                                     "names under 'kubernetes'.")
+        max_line_size = Option("size", 1024 * 1024, doc="Longest line kept whole; longer lines are split or "
+                               "truncated and marked in podlog.split / podlog.truncated.")
+        max_line_action = Option("str", "split", doc="split or truncate lines over max_line_size.",
+                                 choices=("split", "truncate"))
+        partial_line_timeout = Option("duration", 5.0, doc="A last line without newline is emitted after waiting "
+                                      "this long for its end.")
+        checkpoint_interval = Option("duration", 1.0, doc="Persist acknowledged positions this often.")
+        exit_on_eof = Option("bool", False, doc="Stop once every file is read to its end (batch jobs, benchmarks).")
+
+    def __init__(self, options: Any, **context: Any) -> None:
+        super().__init__(options, **context)
+        o = self.options
+        if not o.path:
+            raise o.error("path", "at least one path is required")
+        self._parser = self._build_parser(o.parser)
+        self.checkpoints = Checkpoints(o.pos_file or None)
+        self.active: dict[str, TailedFile] = {}
+        self.draining: list[TailedFile] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._emit: Emit | None = None
+        self._watcher: Watcher | None = None
+        self._finished = False
+        self.read_bytes = 0
+        self.read_records = 0
+
+    # --- plugin lifecycle ----------------------------------------------------------
+
+    def _build_parser(self, spec: Any) -> tuple[bool, Any]:
+        """(lift_json, parse function or None) from the ``parser`` option."""
+        if spec in (None, "", "none"):
+            return False, None
+        from podlog.parsers import build_parser
+
+        where = self.options._where
+        parser = build_parser(spec, where.child("parser") if where else None)
+        if parser.name == "json" and not getattr(parser.options, "time_key", None):
+            return True, None  # the splice fast path handles it all
+        if parser.name == "json":
+            return True, parser.parse
+        return False, parser.parse
+
+    def run(self, emit: Emit) -> None:
+        self._emit = emit
+        self._watcher = Watcher(self.options.inotify)
+        self._thread = threading.Thread(target=self._loop, name=f"tail:{self.options.tag}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self._watcher is not None:
+            self._watcher.close()
+
+    def finished(self) -> bool:
+        return self._finished
+
+    def commit(self) -> None:
+        self.checkpoints.save()
+
+    def lag_bytes(self) -> dict[str, int]:
+        """Bytes on disk not yet acknowledged, per file path (for metrics)."""
+        out = {}
+        for tf in [*self.active.values(), *self.draining]:
+            try:
+                out[tf.f.path] = max(0, tf.f.size() - tf.cursor.committed)
+            except OSError:
+                pass
+        return out
+
+    # --- the loop --------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        o = self.options
+        watcher = self._watcher
+        assert watcher is not None
+        for d in watch_dirs(o.path):
+            watcher.watch_dir(d)
+        self._rescan(startup=True)
+        next_scan = time.monotonic() + o.refresh_interval
+        next_check = 0.0
+        next_save = time.monotonic() + o.checkpoint_interval
+        busy = True
+        while not self._stop.is_set():
+            activity = watcher.wait(0 if busy else min(o.stat_interval, o.checkpoint_interval))
+            now = time.monotonic()
+            if activity.rescan or now >= next_scan:
+                self._rescan(startup=False)
+                next_scan = now + o.refresh_interval
+            check_all = now >= next_check or not watcher.available
+            if check_all:
+                next_check = now + o.stat_interval
+            busy = self._turn(activity.files, check_all, now)
+            if now >= next_save:
+                self.checkpoints.save()
+                next_save = now + o.checkpoint_interval
+            if o.exit_on_eof and not busy and not self.draining and all(t.at_eof for t in self.active.values()):
+                self._finish_eof()
+                return
+        self.checkpoints.save()
+
+    def _turn(self, changed: set[str], check_all: bool, now: float) -> bool:
+        """Read and check files; True if some file still has unread data."""
+        busy = False
+        for path, tf in list(self.active.items()):
+            if check_all or tf.realpath in changed or not tf.at_eof:
+                busy |= self._read(tf)
+                if check_all or tf.realpath in changed:
+                    self._check(path, tf, now)
+        for tf in list(self.draining):
+            busy |= self._read(tf)
+            self._drain_done(tf, now)
+        return busy and not self._stop.is_set()
+
+    # --- files -------------------------------------------------------------------------
+
+    def _rescan(self, startup: bool) -> None:
+        for path in scan(self.options.path, self.options.exclude_path):
+            if path not in self.active:
+                self._add(path, startup)
+
+    def _tag_for(self, path: str) -> str:
+        tag = self.options.tag
+        if "*" in tag:
+            tag = tag.replace("*", path.strip("/").replace("/", "."))
+        return tag
+
+    def _add(self, path: str, startup: bool) -> TailedFile | None:
+        f = Followed.open(path)
+        if f is None:
+            return None
+        size = f.size()
+        fp_len, fp = fingerprint(f.fd)
+        entry = self.checkpoints.lookup(f.key, path, f.ino)
+        if entry is not None and self._same_file(f, entry, size):
+            f.pos = entry.offset
+        elif startup and not self.options.read_from_head and not self.checkpoints.corrupt:
+            f.pos = size
+        else:
+            f.pos = 0
+        self.checkpoints.set(f.key, Entry(path, f.pos, fp_len, fp))
+        tf = TailedFile(f, self._tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos))
+        self.active[path] = tf
+        if self._watcher is not None:
+            self._watcher.watch_file(tf.realpath)
+            self._watcher.watch_dir(os.path.dirname(tf.realpath))
+        log.info("following %s from offset %d", path, f.pos)
+        return tf
+
+    @staticmethod
+    def _same_file(f: Followed, entry: Entry, size: int) -> bool:
+        if entry.offset > size:
+            return False
+        if entry.fp_len:
+            head = os.pread(f.fd, entry.fp_len, 0)
+            import zlib
+
+            return len(head) == entry.fp_len and zlib.crc32(head) == entry.fp
+        return True
+
+    def _check(self, path: str, tf: TailedFile, now: float) -> None:
+        state = tf.f.path_state()
+        if state != "same":
+            log.info("%s %s: finishing the old file", path, "rotated" if state == "moved" else "removed")
+            del self.active[path]
+            tf.left_at = now
+            self.draining.append(tf)
+            if state == "moved":
+                self._add(path, startup=False)
+            return
+        try:
+            truncated = tf.f.truncated()
+        except OSError:
+            return
+        if truncated:
+            log.info("%s truncated (copytruncate): reading from the start", path)
+            tf.f.pos = 0
+            tf.parts, tf.parts_len, tf.start, tf.skipping, tf.split_index = [], 0, 0, False, 0
+            if tf.codec is not None:
+                tf.codec.reset()
+            tf.cursor.reset()
+            self._refresh_fingerprint(tf)
+            return
+        entry = self.checkpoints.entries.get(tf.f.key)
+        if entry is not None and entry.fp_len < FINGERPRINT_BYTES and tf.f.pos > entry.fp_len:
+            self._refresh_fingerprint(tf)
+        if tf.parts and now - tf.last_data >= self.options.partial_line_timeout:
+            self._flush_partial_line(tf)
+
+    def _refresh_fingerprint(self, tf: TailedFile) -> None:
+        fp_len, fp = fingerprint(tf.f.fd)
+        self.checkpoints.set(tf.f.key, Entry(tf.f.path, tf.cursor.committed, fp_len, fp))
+
+    def _drain_done(self, tf: TailedFile, now: float) -> None:
+        """Close a left file once read to its end, past rotate_wait, and forget it once all is acked."""
+        if tf.f.fd >= 0 and tf.at_eof and tf.left_at is not None and now - tf.left_at >= self.options.rotate_wait:
+            self._flush_partial_line(tf)
+            self._flush_codec(tf)
+            if self._watcher is not None:
+                self._watcher.unwatch_file(tf.realpath)
+            tf.f.close()
+        if tf.f.fd < 0 and tf.cursor.in_flight == 0:
+            self.draining.remove(tf)
+            self.checkpoints.forget(tf.f.key)
+
+    def _finish_eof(self) -> None:
+        for tf in self.active.values():
+            self._flush_partial_line(tf)
+            self._flush_codec(tf)
+        self.checkpoints.save()
+        self._finished = True
+
+    # --- reading ----------------------------------------------------------------------
+
+    def _read(self, tf: TailedFile) -> bool:
+        if tf.f.fd < 0:
+            return False
+        for _ in range(READS_PER_TURN):
+            if self._stop.is_set():
+                return False
+            try:
+                data = tf.f.read(CHUNK)
+            except OSError as exc:
+                log.warning("read error on %s: %s", tf.f.path, exc)
+                return False
+            if not data:
+                tf.at_eof = True
+                return False
+            tf.at_eof = False
+            tf.last_data = time.monotonic()
+            self.read_bytes += len(data)
+            self._consume(tf, data)
+        return True
+
+    def _codec(self, tf: TailedFile, first_line: bytes) -> LineCodec:
+        o = self.options
+        fmt = o.container_format if o.container_format != "auto" else detect_format(first_line)
+        fields: dict[str, Any] = {}
+        if o.path_key:
+            fields[o.path_key] = tf.f.path
+        if o.kubernetes_metadata:
+            from podlog.k8s.paths import metadata_from_path
+
+            meta = metadata_from_path(tf.f.path) or metadata_from_path(tf.realpath)
+            if meta:
+                fields["kubernetes"] = meta
+        lift, parse = self._parser
+        return LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse)
+
+    def _consume(self, tf: TailedFile, data: bytes) -> None:
+        last_nl = data.rfind(b"\n")
+        if last_nl < 0:
+            tf.parts.append(data)
+            tf.parts_len += len(data)
+            if tf.parts_len > self.options.max_line_size:
+                self._cut_long_line(tf)
+            return
+        if tf.parts:
+            tf.parts.append(data[:last_nl])
+            buf = b"".join(tf.parts)
+        else:
+            buf = data[:last_nl]
+        base = tf.start
+        rest = data[last_nl + 1 :]
+        tf.parts = [rest] if rest else []
+        tf.parts_len = len(rest)
+        tf.start = base + len(buf) + 1
+        self._lines(tf, buf.split(b"\n"), base)
+
+    def _lines(self, tf: TailedFile, lines: list[bytes], base: int) -> None:
+        docs: list[bytes] = []
+        offsets: list[int] = []
+        if tf.codec is None:
+            tf.codec = self._codec(tf, lines[0])
+        limit = self.options.max_line_size
+        if tf.skipping or tf.split_index or any(len(line) > limit for line in lines):
+            self._long_lines(tf, lines, base, docs, offsets)
+        else:
+            tf.codec.decode(lines, base, docs, offsets)
+        self._emit_batch(tf, docs, offsets, tf.start)
+
+    def _long_lines(self, tf: TailedFile, lines: list[bytes], off: int, docs: list[bytes], offs: list[int]) -> None:
+        """The slow path for lines over max_line_size and continuations of cut lines."""
+        assert tf.codec is not None
+        limit = self.options.max_line_size
+        now = now_rfc3339()
+        for line in lines:
+            start = off
+            off += len(line) + 1
+            if tf.skipping:
+                tf.skipping = False  # the rest of a truncated line: dropped on purpose, counted
+                log.debug("dropped %d bytes of a truncated line in %s", len(line), tf.f.path)
+                continue
+            if tf.split_index:
+                self._pieces(tf, line, start, docs, offs, now, last=True)
+                continue
+            if len(line) > limit:
+                self._pieces(tf, line, start, docs, offs, now, last=True)
+                continue
+            tf.codec.decode([line], start, docs, offs)
+
+    def _pieces(self, tf: TailedFile, data: bytes, start: int, docs: list[bytes], offs: list[int], now: bytes,
+                last: bool) -> bytes:
+        """Cut ``data`` at max_line_size; returns the unfinished remainder when not ``last``."""
+        assert tf.codec is not None
+        limit = self.options.max_line_size
+        truncate = self.options.max_line_action == "truncate"
+        while len(data) > limit or (last and data):
+            piece, data = data[:limit], data[limit:]
+            if truncate:
+                tf.codec.flags_record(piece, start, docs, offs, {"truncated": True}, now)
+                return b""
+            tf.codec.flags_record(piece, start, docs, offs, {"split": tf.split_index}, now)
+            tf.split_index += 1
+            start += len(piece)
+        if last:
+            tf.split_index = 0
+        return data
+
+    def _cut_long_line(self, tf: TailedFile) -> None:
+        """A line still without newline outgrew max_line_size: emit what we have, marked."""
+        if tf.codec is None:
+            tf.codec = self._codec(tf, tf.parts[0])
+        data = b"".join(tf.parts)
+        docs: list[bytes] = []
+        offs: list[int] = []
+        if tf.skipping:
+            rest = b""
+        elif self.options.max_line_action == "truncate":
+            tf.codec.flags_record(data[: self.options.max_line_size], tf.start, docs, offs, {"truncated": True})
+            rest = b""
+            tf.skipping = True
+        else:
+            rest = self._pieces(tf, data, tf.start, docs, offs, now_rfc3339(), last=False)
+        consumed = len(data) - len(rest)
+        tf.start += consumed
+        tf.parts = [rest] if rest else []
+        tf.parts_len = len(rest)
+        self._emit_batch(tf, docs, offs, tf.start)
+
+    def _flush_partial_line(self, tf: TailedFile) -> None:
+        """Emit a last line that never got its newline (timeout, EOF in exit_on_eof, file left)."""
+        if not tf.parts:
+            return
+        data = b"".join(tf.parts)
+        base = tf.start
+        tf.parts, tf.parts_len = [], 0
+        tf.start = base + len(data)
+        if tf.codec is None:
+            tf.codec = self._codec(tf, data)
+        docs: list[bytes] = []
+        offs: list[int] = []
+        if tf.skipping:
+            tf.skipping = False  # the end of a truncated line: dropped on purpose
+        elif tf.split_index:
+            self._pieces(tf, data, base, docs, offs, now_rfc3339(), last=True)
+        else:
+            tf.codec.decode([data], base, docs, offs)
+        self._emit_batch(tf, docs, offs, tf.start)
+
+    def _flush_codec(self, tf: TailedFile) -> None:
+        if tf.codec is not None and tf.codec.held_from() is not None:
+            docs: list[bytes] = []
+            offs: list[int] = []
+            tf.codec.flush_partials(docs, offs)
+            self._emit_batch(tf, docs, offs, tf.start)
+
+    def _emit_batch(self, tf: TailedFile, docs: list[bytes], offsets: list[int], end: int) -> None:
+        held = tf.codec.held_from() if tf.codec is not None else None
+        commit_to = end if held is None else min(end, held)
+        token = tf.cursor.track(commit_to)
+        cursor = tf.cursor
+        ack = Ack(lambda _a: cursor.done(token))
+        if not docs:
+            ack.release()
+            return
+        self.read_records += len(docs)
+        assert self._emit is not None
+        self._emit(Batch(tf.tag, docs=docs, ack=ack, source=tf.f.key, offsets=offsets))
