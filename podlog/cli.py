@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     stream.add_argument("--prefix", action="store_true", help="prefix each line with [FILE]")
     stream.add_argument("--poll", type=float, default=0.5, help="seconds between checks without inotify events")
 
+    status = sub.add_parser("status", help="print sources, outputs, lag, buffer use and the loss ledger "
+                            "of a running agent")
+    status.add_argument("--url", default="http://127.0.0.1:9880", help="the agent's http_listen address")
+
     docs = sub.add_parser("docs", help="write the plugin reference (docs/reference/) from the option declarations")
     docs.add_argument("--out", default="docs/reference")
     docs.add_argument("--check", action="store_true", help="fail if the files on disk differ")
@@ -77,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"{args.config}: OK ({len(engine.inputs)} sources, {len(engine.runners)} outputs)")
         return 0
+    if args.command == "status":
+        from podlog.telemetry.status_view import print_status
+
+        return print_status(args.url)
     if args.command == "docs":
         from podlog.config.docs import write_reference
 

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from podlog.batch import Batch
+from podlog.buffer.memory import SharedLimit
 from podlog.buffer.options import BufferOptions
 from podlog.buffer.runner import OutputRunner
 from podlog.config.errors import ConfigError
@@ -24,7 +25,8 @@ from podlog.inputs._base import Input
 from podlog.outputs._base import Output
 from podlog.plugin import Plugin, lookup
 from podlog.router import Router, TagPattern
-from podlog.telemetry.metrics import AgentMetrics
+from podlog.telemetry.ledger import Ledger, SourceAck, note_drop
+from podlog.telemetry.metrics import AgentMetrics, StateCollector
 
 __all__ = ["Engine", "build_plugin"]
 
@@ -63,16 +65,21 @@ class _Pipeline:
             current = flt.filter(current)
             if current is None or len(current) == 0:
                 self.metrics.filtered.labels(name).inc(before)
+                note_drop(batch, before, "filtered")
                 ack.release()
                 return
             if len(current) < before:
                 self.metrics.filtered.labels(name).inc(before - len(current))
+                note_drop(current, before - len(current), "filtered")
         assert current is not None
         targets = self.outputs.first(current.tag)
         if not targets:
             self.metrics.unmatched.labels(current.tag.split(".", 1)[0]).inc(len(current))
             log.warning("no output matches tag %r: %d records dropped", current.tag, len(current))
+            note_drop(current, len(current), "unmatched")
         else:
+            if isinstance(current.ack, SourceAck):
+                current.ack.share = 1.0 / len(targets)  # fan-out: each copy settles its share of a record
             for runner in targets:
                 runner.submit(current)
         current.ack.release()
@@ -82,6 +89,8 @@ class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = AgentMetrics()
+        self.ledger = Ledger()
+        self.shared_limit = SharedLimit(getattr(config.agent, "total_limit_size", 0))
         self.runners: list[OutputRunner] = []
         self.filters: list[Filter] = []
         self._pipelines: dict[str | None, _Pipeline] = {None: self._section(config.main, "")}
@@ -95,6 +104,20 @@ class Engine:
             assert isinstance(plugin, Input)
             self.inputs.append((plugin, spec.label, spec.id or f"{spec.type}.{i}"))
         self._stop = threading.Event()
+        self.started = self.stopping = False
+        self.last_tick = time.monotonic()
+        self.server: Any = None
+        self.metrics.registry.register(StateCollector(self.status))
+
+    def status(self) -> dict[str, Any]:
+        """Live state of sources, outputs and the loss ledger (for /status, /metrics, ``podlog status``)."""
+        inputs = [{"name": name, "type": plugin.name, "records": getattr(plugin, "read_records", 0),
+                   "bytes": getattr(plugin, "read_bytes", 0),
+                   "lag": plugin.lag_bytes() if hasattr(plugin, "lag_bytes") else {}}
+                  for plugin, _, name in self.inputs]
+        return {"alive": time.monotonic() - self.last_tick < 5.0, "started": self.started,
+                "stopping": self.stopping, "inputs": inputs, "outputs": [r.status() for r in self.runners],
+                "ledger": self.ledger.snapshot()}
 
     # --- building ------------------------------------------------------------------
 
@@ -126,7 +149,11 @@ class Engine:
         assert isinstance(output, Output)
         where = spec.buffer_where or spec.where.child("buffer")
         options = BufferOptions.from_mapping(spec.buffer or {}, where, f"{where.path}.")
-        runner = OutputRunner(spec.id or name, output, options, self.metrics)  # type: ignore[arg-type]
+        try:
+            runner = OutputRunner(spec.id or name, output, options, self.metrics,  # type: ignore[arg-type]
+                                  self.ledger, self.config.agent.data_dir, self.shared_limit)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(where, f"buffer: {exc}") from None
         self.runners.append(runner)
         return runner
 
@@ -147,9 +174,12 @@ class Engine:
 
     def _counting_emit(self, pipeline: _Pipeline, name: str) -> Any:
         records = self.metrics.input_records.labels(name)
+        ledger = self.ledger
 
         def emit(batch: Batch) -> None:
             records.inc(len(batch))
+            ledger.add_read(name, len(batch))
+            batch.ack = SourceAck(batch.ack, name, ledger)  # lets every stage credit this source
             pipeline.emit(batch)
 
         return emit
@@ -162,9 +192,14 @@ class Engine:
         if install_signals:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
+        from podlog.telemetry.server import serve
+
+        self.server = serve(self, self.config.agent.http_listen) if self.config.agent.http_listen else None
         self.start()
+        self.started = True
         log.info("podlog agent running: %d inputs, %d outputs", len(self.inputs), len(self.runners))
         while not self._stop.wait(0.2):
+            self.last_tick = time.monotonic()
             if self.inputs and all(p.finished() for p, _, _ in self.inputs):
                 log.info("every input reached its end")
                 break
@@ -173,6 +208,9 @@ class Engine:
     def shutdown(self) -> int:
         """Stop reading, flush within the grace period, commit positions, stop outputs."""
         deadline = time.monotonic() + self.config.agent.grace_period
+        self.stopping = True
+        for runner in self.runners:
+            runner.refuse()  # an input blocked on a full buffer must be able to stop
         for plugin, _, _ in self.inputs:
             plugin.stop()
         drained = all(r.drain(deadline) for r in self.runners)
@@ -185,4 +223,6 @@ class Engine:
             runner.stop()
         for flt in self.filters:
             flt.stop()
+        if self.server is not None:
+            self.server.close()
         return 0

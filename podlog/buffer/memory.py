@@ -2,8 +2,9 @@
 
 Chunks are keyed by tag (Fluentd's default chunk key), staged until they are
 full or older than ``flush_interval``, then queued for the flush threads.
-``put`` blocks while the buffer is over ``total_limit_size``: the input stops
-reading and the log file on disk becomes the buffer.
+``put`` blocks while the buffer is over ``total_limit_size`` (or the agent-wide
+``SharedLimit``): the input stops reading and the log file on disk becomes the
+buffer. ``FileBuffer`` reuses this state machine and adds the disk.
 """
 
 from __future__ import annotations
@@ -11,29 +12,60 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from podlog.batch import Batch
 from podlog.buffer.options import BufferOptions
 from podlog.outputs._base import Chunk
 
-__all__ = ["BufferClosed", "MemoryBuffer"]
+__all__ = ["BufferClosed", "BufferOverflow", "MemoryBuffer", "SharedLimit"]
 
 
 class BufferClosed(Exception):
-    """put() after close(): the agent is shutting down."""
+    """put() after close() or refuse(): the agent is shutting down; the batch is not acknowledged."""
+
+
+class BufferOverflow(Exception):
+    """overflow_action throw_exception: the buffer is full and the caller chose loss over lag."""
+
+
+class SharedLimit:
+    """The agent-wide ``total_limit_size``: every output's buffered bytes count against it.
+
+    Kept as a plain counter that buffers poll while blocked, so no buffer has
+    to know about the others' locks.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def fits(self, size: int) -> bool:
+        return self.limit <= 0 or self.bytes == 0 or self.bytes + size <= self.limit
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.bytes += n
 
 
 class MemoryBuffer:
-    def __init__(self, options: BufferOptions) -> None:
+    durable = False  # a put() is not yet safe: inputs are acknowledged only on delivery
+
+    def __init__(self, options: BufferOptions, shared: SharedLimit | None = None) -> None:
         self.options = options
+        self.shared = shared
         self._staged: dict[str, Chunk] = {}
         self._queue: deque[Chunk] = deque()
         self._cond = threading.Condition()
         self.bytes = 0
         self.in_flight = 0
         self.closed = False
+        self.refusing = False
         self.blocked_since: float | None = None
         self.dropped_records = 0
+        # Told (under the buffer lock, before acks are released) of each chunk drop_oldest_chunk gives up.
+        self.on_drop: Callable[[Chunk, str], None] | None = None
 
     # --- producer side ------------------------------------------------------------
 
@@ -41,39 +73,69 @@ class MemoryBuffer:
         size = batch.byte_size()
         o = self.options
         with self._cond:
-            while self.bytes + size > o.total_limit_size and self.bytes > 0 and not self.closed:
-                if o.overflow_action == "drop_oldest_chunk" and self._drop_oldest():
-                    continue
-                if o.overflow_action == "throw_exception":
-                    raise BufferError("buffer full")
-                if self.blocked_since is None:
-                    self.blocked_since = time.monotonic()
-                self._cond.wait(0.5)
-            self.blocked_since = None
-            if self.closed:
-                raise BufferClosed
+            self._wait_room(size)
             chunk = self._staged.get(batch.tag)
+            if chunk is not None and chunk.byte_size and chunk.byte_size + size > o.chunk_limit_size:
+                self._enqueue(batch.tag)  # keep chunks under chunk_limit_size: start a new one
+                chunk = None
             if chunk is None:
-                chunk = self._staged[batch.tag] = Chunk(batch.tag, time.monotonic())
-            chunk.add(batch, size)
-            self.bytes += size
+                chunk = self._open_chunk(batch.tag)
+                self._staged[batch.tag] = chunk
+            self._append(chunk, batch, size)
+            self._account(size)
             full = chunk.byte_size >= o.chunk_limit_size or (
                 o.chunk_limit_records and len(chunk) >= o.chunk_limit_records
             )
             if full or o.flush_mode == "immediate":
                 self._enqueue(batch.tag)
 
+    def _over(self, size: int) -> bool:
+        local = self.bytes + size > self.options.total_limit_size and self.bytes > 0
+        return local or (self.shared is not None and not self.shared.fits(size))
+
+    def _wait_room(self, size: int) -> None:
+        """Block (backpressure) or apply overflow_action until ``size`` more bytes fit."""
+        o = self.options
+        while self._over(size) and not (self.closed or self.refusing):
+            if o.overflow_action == "drop_oldest_chunk" and self._drop_oldest():
+                continue
+            if o.overflow_action == "throw_exception":
+                raise BufferOverflow(f"buffer full ({self.bytes} bytes)")
+            if self.blocked_since is None:
+                self.blocked_since = time.monotonic()
+            self._cond.wait(0.1)
+        self.blocked_since = None
+        if self.closed or self.refusing:
+            raise BufferClosed
+
+    def _open_chunk(self, tag: str) -> Chunk:
+        return Chunk(tag, time.monotonic())
+
+    def _append(self, chunk: Chunk, batch: Batch, size: int) -> None:
+        chunk.add(batch, size)
+
+    def _account(self, delta: int) -> None:
+        self.bytes += delta
+        if self.shared is not None:
+            self.shared.add(delta)
+
     def _drop_oldest(self) -> bool:
         """overflow_action drop_oldest_chunk: give up the oldest queued chunk (counted, acked)."""
         if not self._queue:
             return False
         chunk = self._queue.popleft()
-        self.bytes -= chunk.byte_size
+        self._account(-chunk.byte_size)
         self.dropped_records += len(chunk)
+        self._discard(chunk)
+        if self.on_drop is not None:
+            self.on_drop(chunk, "buffer_overflow")
         for batch in chunk.batches:
             batch.ack.dropped += len(batch)
             batch.ack.release()
         return True
+
+    def _discard(self, chunk: Chunk) -> None:
+        """Forget a chunk that will not be delivered (the file buffer deletes its file)."""
 
     def _enqueue(self, tag: str) -> None:
         chunk = self._staged.pop(tag, None)
@@ -111,14 +173,21 @@ class MemoryBuffer:
             self._cond.notify_all()
 
     def done(self, chunk: Chunk) -> None:
+        """The chunk is delivered or dead-lettered: free its room and wake blocked inputs."""
         with self._cond:
             self.in_flight -= 1
-            self.bytes -= chunk.byte_size
+            self._account(-chunk.byte_size)
             self._cond.notify_all()
 
     def empty(self) -> bool:
         with self._cond:
             return not self._staged and not self._queue and self.in_flight == 0
+
+    def refuse(self) -> None:
+        """Shutdown has begun: new puts fail at once (unacknowledged, read again later) so inputs can stop."""
+        with self._cond:
+            self.refusing = True
+            self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
@@ -128,3 +197,7 @@ class MemoryBuffer:
     @property
     def chunks(self) -> int:
         return len(self._staged) + len(self._queue) + self.in_flight
+
+    @property
+    def limit(self) -> int:
+        return self.options.total_limit_size

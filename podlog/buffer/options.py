@@ -12,7 +12,12 @@ class BufferOptions(Options):
 
     type = Option("str", "memory", doc="memory, or file (survives restarts; needs path).",
                   choices=("memory", "file"), aliases=("@type",))
-    path = Option("str", "", doc="Directory of a file buffer.")
+    path = Option("str", "", doc="Directory of a file buffer (default: <agent data_dir>/buffer/<output>).")
+    fsync = Option("str", "always", doc="File buffer: always (fsync before an input is acknowledged: survives "
+                   "power loss) or never (survives kill -9 of the agent, not a power loss).",
+                   choices=("always", "never"))
+    dead_letter_path = Option("str", "", doc="NDJSON file for records given up on (default: "
+                              "<agent data_dir>/deadletter/<output>.ndjson).")
     flush_interval = Option("duration", 1.0, doc="Flush a chunk at the latest this long after its first record.")
     flush_thread_count = Option("int", 1, doc="Chunks flushed in parallel.")
     flush_at_shutdown = Option("bool", True, doc="Try to flush everything on SIGTERM (within the grace period).")
@@ -20,7 +25,7 @@ class BufferOptions(Options):
                         choices=("interval", "immediate", "default", "lazy"))
     chunk_limit_size = Option("size", 8 * 1024 * 1024, doc="A chunk is flushed once it reaches this size.")
     chunk_limit_records = Option("int", 0, doc="A chunk is flushed once it holds this many records (0: no limit).")
-    total_limit_size = Option("size", 512 * 1024 * 1024,
+    total_limit_size = Option("size", 64 * 1024 * 1024,
                               doc="Most bytes this output may hold; beyond it, overflow_action applies.")
     overflow_action = Option("str", "block", doc="block (pause inputs: no loss), drop_oldest_chunk, throw_exception.",
                              choices=("block", "drop_oldest_chunk", "throw_exception"))

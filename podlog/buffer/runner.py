@@ -1,37 +1,82 @@
-"""Runs one output: its buffer, its flush threads, retries, and the acks of delivered chunks."""
+"""Runs one output: its buffer, its flush threads, retries, dead letters, and the acks of chunks.
+
+Acknowledgement rule (the at-least-once guarantee, see docs/delivery.md): with
+a memory buffer an input's ack is released when the output delivered the
+records (or they were dead-lettered / dropped on purpose); with a file buffer
+it is released as soon as the records are durably in the chunk file, and the
+output's delivery then deletes the file.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from typing import Any
 
 from podlog.batch import Batch
-from podlog.buffer.memory import BufferClosed, MemoryBuffer
+from podlog.buffer.deadletter import DeadLetter
+from podlog.buffer.file import FileBuffer, FileChunk
+from podlog.buffer.memory import BufferClosed, BufferOverflow, MemoryBuffer, SharedLimit
 from podlog.buffer.options import BufferOptions
 from podlog.buffer.retry import RetryPolicy
 from podlog.outputs._base import Chunk, Output, Result, Status
+from podlog.telemetry.ledger import REPLAYED, Ledger, shares
 from podlog.telemetry.metrics import AgentMetrics
 
-__all__ = ["OutputRunner"]
+__all__ = ["OutputRunner", "make_buffer"]
 
 log = logging.getLogger("podlog.output")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+def make_buffer(name: str, options: BufferOptions, data_dir: str, shared: SharedLimit | None) -> MemoryBuffer:
+    """The buffer ``buffer.type`` asks for; a file buffer defaults to ``<data_dir>/buffer/<output>``."""
+    if options.type != "file":
+        return MemoryBuffer(options, shared)
+    path = options.path or (os.path.join(data_dir, "buffer", _safe(name)) if data_dir else "")
+    if not path:
+        raise ValueError(f"output {name}: a file buffer needs buffer.path or agent.data_dir")
+    return FileBuffer(options, path, shared)
 
 
 class OutputRunner:
     """The engine side of an output: plugins only write chunks and say what happened."""
 
-    def __init__(self, name: str, output: Output, options: BufferOptions, metrics: AgentMetrics) -> None:
+    def __init__(
+        self,
+        name: str,
+        output: Output,
+        options: BufferOptions,
+        metrics: AgentMetrics,
+        ledger: Ledger | None = None,
+        data_dir: str = "",
+        shared: SharedLimit | None = None,
+    ) -> None:
         self.name = name
         self.output = output
         self.options = options
-        self.buffer = MemoryBuffer(options)
+        self.buffer = make_buffer(name, options, data_dir, shared)
+        self.buffer.on_drop = self._dropped
         self.retry = RetryPolicy(options)
         self.metrics = metrics
+        self.ledger = ledger or Ledger()
+        dl_path = options.dead_letter_path or (
+            os.path.join(data_dir, "deadletter", f"{_safe(name)}.ndjson") if data_dir else "")
+        self.dead_letter = DeadLetter(name, dl_path)
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._flush_all = False
         self._deadline = float("inf")
+        self._retry_attempts = 0
+        self._retry_at = 0.0
+        self._was_blocked = False
+        if isinstance(self.buffer, FileBuffer) and self.buffer.replayed_records:
+            self.ledger.add_read(REPLAYED, self.buffer.replayed_records)
 
     def start(self) -> None:
         self.output.start()
@@ -41,14 +86,36 @@ class OutputRunner:
             self._threads.append(t)
 
     def submit(self, batch: Batch) -> None:
-        """Hold the batch until delivered; blocks while the buffer is full (backpressure)."""
+        """Hold the batch until delivered (or durably buffered); blocks while the buffer is full."""
         batch.ack.retain()
         try:
             self.buffer.put(batch)
         except BufferClosed:
             # Shutting down: never acked, so its offsets are not committed and it is read again.
             return
-        self._gauges()
+        except BufferOverflow as exc:
+            self._give_up_batch(batch, f"buffer_overflow: {exc}")
+            return
+        finally:
+            self._gauges()
+        if self.buffer.durable:
+            batch.ack.release()  # safely on disk: the input may checkpoint past it
+
+    def _give_up_batch(self, batch: Batch, reason: str) -> None:
+        """overflow_action throw_exception: the batch is refused, counted as dropped, and acked."""
+        n = len(batch)
+        self.metrics.output_records.labels(self.name, "dropped").inc(n)
+        self.ledger.add_dropped(shares([batch]), "buffer_overflow")
+        log.warning("output %s: %d records dropped (%s)", self.name, n, reason)
+        batch.ack.dropped += n
+        batch.ack.release()
+
+    def _dropped(self, chunk: Chunk, reason: str) -> None:
+        """overflow_action drop_oldest_chunk gave a chunk up: count it (the buffer releases the acks)."""
+        n = len(chunk)
+        self.metrics.output_records.labels(self.name, "dropped").inc(n)
+        self.ledger.add_dropped(self._shares(chunk), reason)
+        log.warning("output %s: buffer full, oldest chunk dropped (%d records)", self.name, n)
 
     # --- flushing ------------------------------------------------------------------
 
@@ -62,66 +129,117 @@ class OutputRunner:
         first_try = time.monotonic()
         while True:
             chunk.attempts += 1
-            try:
-                result = self.output.write(chunk)
-            except Exception as exc:  # a plugin bug or I/O error must not kill the flush thread
-                log.exception("output %s raised while writing", self.name)
-                result = Result.retry(f"{type(exc).__name__}: {exc}")
+            result = self._write(chunk)
             if result.status is Status.DELIVERED:
+                self._clear_retry()
                 self._finish(chunk, result)
                 return
             if result.status is Status.REJECTED:
+                self._clear_retry()
+                self.metrics.output_errors.labels(self.name, "permanent").inc()
                 self._reject(chunk, result.reason)
                 return
             self.metrics.output_retries.labels(self.name).inc()
+            self.metrics.output_retried_records.labels(self.name).inc(len(chunk.docs()))
+            self.metrics.output_errors.labels(self.name, "retryable").inc()
             if self.retry.give_up(chunk.attempts, time.monotonic() - first_try):
+                self._clear_retry()
                 self._reject(chunk, f"gave up after {chunk.attempts} attempts: {result.reason}")
                 return
             wait = self.retry.wait(chunk.attempts)
+            self._retry_attempts, self._retry_at = chunk.attempts, time.monotonic() + wait
             log.warning("output %s: %s; retry %d in %.1fs", self.name, result.reason, chunk.attempts, wait)
             if self._sleep(wait):
                 self.buffer.requeue(chunk)  # shutting down: hand it back undelivered (not acked)
                 return
 
+    def _write(self, chunk: Chunk) -> Result:
+        try:
+            return self.output.write(chunk)
+        except Exception as exc:  # a plugin bug or I/O error must not kill the flush thread
+            log.exception("output %s raised while writing", self.name)
+            return Result.retry(f"{type(exc).__name__}: {exc}")
+
+    def _clear_retry(self) -> None:
+        self._retry_attempts, self._retry_at = 0, 0.0
+
     def _sleep(self, seconds: float) -> bool:
         """Wait before a retry; True if shutdown's deadline came first."""
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if time.monotonic() >= self._deadline or self._stop.is_set():
+        while (now := time.monotonic()) < end:
+            if now >= self._deadline or self._stop.is_set():
                 return True
-            time.sleep(min(0.05, end - time.monotonic()) if end > time.monotonic() else 0)
+            time.sleep(min(0.05, end - now))
         return False
 
+    def _shares(self, chunk: Chunk) -> dict[str, float]:
+        return dict(chunk.sources) if isinstance(chunk, FileChunk) else dict(shares(chunk.batches))
+
     def _finish(self, chunk: Chunk, result: Result) -> None:
-        count = len(chunk)
+        total = len(chunk)
         rejected = len(result.rejected)
+        by_source = self._shares(chunk)
         if rejected:
-            self._dead_letter(result.rejected)
-        self.metrics.output_records.labels(self.name, "delivered").inc(count - rejected)
+            self._dead_letter(chunk, result.rejected, by_source, rejected / max(total, 1))
+        delivered = total - rejected
+        self.metrics.output_records.labels(self.name, "delivered").inc(delivered)
+        self.ledger.add_delivered(by_source, delivered / max(total, 1))
         self._release(chunk)
 
     def _reject(self, chunk: Chunk, reason: str) -> None:
         docs = chunk.docs()
-        self._dead_letter([(d, reason) for d in docs])
+        self._dead_letter(chunk, [(d, reason) for d in docs], self._shares(chunk), 1.0)
         self._release(chunk)
 
-    def _dead_letter(self, items: list[tuple[bytes, str]]) -> None:
-        self.metrics.output_records.labels(self.name, "rejected").inc(len(items))
+    def _dead_letter(self, chunk: Chunk, items: list[tuple[bytes, str]], by_source: dict[str, float],
+                     fraction: float) -> None:
+        """Records given up for good: into the dead-letter file, counted, never silently dropped."""
+        stored = self.dead_letter.write(chunk.tag, items)
+        status, reason = ("dead_lettered", "dead_letter") if stored else ("dropped", "dead_letter_failed")
+        self.metrics.output_records.labels(self.name, status).inc(len(items))
+        self.ledger.add_dropped(by_source, reason, fraction)
+        if fraction >= 1.0:
+            for batch in chunk.batches:
+                batch.ack.dropped += len(batch)
         reasons = sorted({r for _, r in items})[:3]
-        log.error("output %s rejected %d records for good: %s", self.name, len(items), "; ".join(reasons))
+        log.error("output %s gave up %d records (%s): %s", self.name, len(items),
+                  f"in {self.dead_letter.path}" if stored and self.dead_letter.path else status, "; ".join(reasons))
 
     def _release(self, chunk: Chunk) -> None:
+        batches = chunk.batches
         self.buffer.done(chunk)
-        for batch in chunk.batches:
+        for batch in batches:
             batch.ack.release()
         self._gauges()
 
     def _gauges(self) -> None:
+        blocked = self.buffer.blocked_since is not None
+        if blocked and not self._was_blocked:
+            self.metrics.buffer_pauses.labels(self.name).inc()
+        self._was_blocked = blocked
         self.metrics.buffer_bytes.labels(self.name).set(self.buffer.bytes)
         self.metrics.buffer_chunks.labels(self.name).set(self.buffer.chunks)
-        self.metrics.buffer_blocked.labels(self.name).set(1 if self.buffer.blocked_since else 0)
+        self.metrics.buffer_blocked.labels(self.name).set(1 if blocked else 0)
+
+    def status(self) -> dict[str, Any]:
+        """Live state for /status, /metrics and ``podlog status``."""
+        self._gauges()
+        buf = self.buffer
+        return {
+            "name": self.name, "type": self.output.name, "buffer_type": self.options.type,
+            "buffer_bytes": buf.bytes, "buffer_limit": buf.limit, "buffer_chunks": buf.chunks,
+            "blocked": buf.blocked_since is not None,
+            "retry_attempts": self._retry_attempts,
+            "retry_next_seconds": max(0.0, self._retry_at - time.monotonic()) if self._retry_attempts else 0.0,
+            "buffer_write_errors": getattr(buf, "write_errors", 0), "buffer_error": getattr(buf, "last_error", ""),
+            "running": bool(self._threads) and all(t.is_alive() for t in self._threads),
+        }
 
     # --- shutdown ----------------------------------------------------------------------
+
+    def refuse(self) -> None:
+        """Stop accepting batches so inputs blocked on a full buffer can stop (their data is re-read)."""
+        self.buffer.refuse()
 
     def drain(self, deadline: float) -> bool:
         """Flush everything staged; True if the buffer emptied before ``deadline``."""

@@ -22,6 +22,8 @@ class AgentOptions(Options):
     data_dir = Option("str", "", doc="Directory for checkpoints and buffers when a plugin does not name its own.")
     http_listen = Option("str", "", doc="host:port for /metrics, /healthz and /readyz; empty disables it.")
     log_level = Option("str", "info", doc="Agent log level.", choices=("debug", "info", "warning", "error"))
+    total_limit_size = Option("size", 0, doc="Most bytes all output buffers together may hold (0: only "
+                              "each output's own limit); beyond it inputs pause.")
 
 
 def load_config(path: str) -> Config:

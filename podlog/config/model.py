@@ -49,6 +49,7 @@ class AgentSettings:
     data_dir: str = ""
     http_listen: str = ""
     log_level: str = "info"
+    total_limit_size: int = 0
 
 
 @dataclass
