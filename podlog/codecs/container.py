@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from itertools import accumulate, chain, compress, count
+from operator import add, methodcaller
 from typing import Any
 
 import msgspec
@@ -37,6 +39,7 @@ class _DockerLine(msgspec.Struct):
 
 _DOCKER = msgspec.json.Decoder(_DockerLine)
 _STREAMS = (b"stdout", b"stderr")
+_SPLIT3 = methodcaller("split", b" ", 3)
 
 
 def now_rfc3339() -> bytes:
@@ -89,6 +92,9 @@ class LineCodec:
         body = _DUMPS(self.fields)[1:-1]
         self._frag = body + b"," if body else b""
         self._msg_key = _DUMPS(message_key) + b":"
+        # '%' in constant fragments must not be read as a format directive
+        self._tpl = (b'{"@timestamp":"%b","stream":"%b",' + self._frag.replace(b"%", b"%%")
+                     + self._msg_key.replace(b"%", b"%%") + b"%b}")
         self.message_key = message_key
         self.lift_json = lift_json
         self.parse = parse
@@ -121,81 +127,109 @@ class LineCodec:
         else:
             self._plain(lines, base, docs, offsets, read_time or now_rfc3339())
 
-    def _cri(self, lines: list[bytes], off: int, docs: list[bytes], offsets: list[int]) -> None:
-        frag = self._frag
-        head = b'{"@timestamp":"'
-        mid = b'","stream":"'
-        end = b'",' + frag
-        msg_key = self._msg_key
+    def _cri(self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int]) -> None:
+        """Fast loop for the common line (full, valid, UTF-8); everything else is revisited in order."""
+        starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
+        out: list[bytes | None] = []
+        append = out.append
+        special: list[int] = []
+        held = {s for s in self._partials}
         dumps = _DUMPS
+        tpl = self._tpl
         lift = self.lift_json and self.parse is None
-        general = self._general
+        if self.parse is not None:
+            held = {b"stdout", b"stderr", b"-"}  # every line takes the general path, parsed per chunk
+        for parts in map(_SPLIT3, lines):
+            if len(parts) == 4 and parts[2] == b"F" and parts[1] not in held and parts[1] in _STREAMS \
+                    and b'"' not in parts[0] and b"\\" not in parts[0]:
+                msg = parts[3]
+                if lift and msg[:1] == b"{":
+                    spliced = self._splice(parts[0], parts[1], msg)
+                    if spliced is not None:
+                        append(spliced)
+                        continue
+                else:
+                    try:
+                        append(tpl % (parts[0], parts[1], dumps(msg.decode())))
+                        continue
+                    except UnicodeDecodeError:
+                        pass
+            elif len(parts) == 4 and self.parse is None:
+                if parts[2] == b"P":
+                    held.add(parts[1])
+                else:
+                    held.discard(parts[1])  # the F that ends them: special, and later lines are fast again
+            special.append(len(out))
+            append(None)
+        if special:
+            self._cri_special(lines, special, starts, out)
+        docs.extend(filter(None, out))
+        offsets.extend(compress(starts, out))
+
+    def _cri_special(self, lines: list[bytes], special: list[int], starts: list[int], out: list[bytes | None]) -> None:
+        """Fragments, bad envelopes and odd payloads, in file order; results land in ``out``."""
         partials = self._partials
-        append_doc = docs.append
-        append_off = offsets.append
-        for line in lines:
-            start = off
-            off += len(line) + 1
-            parts = line.split(b" ", 3)
+        pending: list[tuple[int, bytes | None, bytes | None, bytes, str | None]] = []
+        for i in special:
+            parts = lines[i].split(b" ", 3)
             if len(parts) == 3 and parts[2] == b"F":
-                parts.append(b"")  # an empty message: "<time> stdout F"
-            if len(parts) != 4 or parts[1] not in _STREAMS or b'"' in parts[0] or b"\\" in parts[0]:
-                general(None, None, line, start, docs, offsets, error="invalid CRI line")
+                parts.append(b"")
+            if len(parts) != 4 or parts[1] not in _STREAMS or parts[2] not in (b"P", b"F") \
+                    or b'"' in parts[0] or b"\\" in parts[0]:
+                pending.append((i, None, None, lines[i], "invalid CRI line"))
                 continue
             ts, stream, flag, msg = parts
             if flag == b"P":
                 held = partials.get(stream)
                 if held is None:
-                    partials[stream] = (start, [msg], ts)
+                    partials[stream] = (starts[i], [msg], ts)
                 else:
                     held[1].append(msg)
-                continue
-            if flag != b"F":
-                general(None, None, line, start, docs, offsets, error="invalid CRI line")
                 continue
             if stream in partials:
                 first, pieces, ts = partials.pop(stream)
                 pieces.append(msg)
-                general(ts, stream, b"".join(pieces), first, docs, offsets)
-                continue
-            if lift and msg[:1] == b"{":
-                general(ts, stream, msg, start, docs, offsets)
-                continue
-            try:
-                text = msg.decode()
-            except UnicodeDecodeError:
-                general(ts, stream, msg, start, docs, offsets)
-                continue
-            if self.parse is not None:
-                general(ts, stream, msg, start, docs, offsets)
-                continue
-            append_doc(head + ts + mid + stream + end + msg_key + dumps(text) + b"}")
-            append_off(start)
+                msg = b"".join(pieces)
+                starts[i] = first
+            pending.append((i, ts, stream, msg, None))
+        self._general_many(pending, out)
 
-    def _docker(self, lines: list[bytes], off: int, docs: list[bytes], offsets: list[int]) -> None:
+    def _general_many(
+        self, items: list[tuple[int, bytes | None, bytes | None, bytes, str | None]], out: list[bytes | None]
+    ) -> None:
+        """General-path documents for ``items`` (index, time, stream, message, error); one parser call for all."""
+        parsed: list[Any] = []
+        if self.parse is not None:
+            todo = [msg for _, _, _, msg, err in items if err is None]
+            results = iter(self.parse(todo) if todo else [])
+            parsed = [None if err is not None else next(results) for _, _, _, _, err in items]
+        for n, (i, ts, stream, msg, error) in enumerate(items):
+            out[i] = self._document(ts, stream, msg, error, parsed[n] if parsed else None)
+
+    def _docker(self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int]) -> None:
+        starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
         decode = _DOCKER.decode
-        frag = self._frag
-        msg_key = self._msg_key
         dumps = _DUMPS
+        tpl = self._tpl
         partials = self._partials
         simple = self.parse is None and not self.lift_json
-        general = self._general
-        for line in lines:
-            start = off
-            off += len(line) + 1
+        out: list[bytes | None] = []
+        items: list[tuple[int, bytes | None, bytes | None, bytes, str | None]] = []
+        for i, line in enumerate(lines):
+            out.append(None)
             if not line:
                 continue
             try:
                 entry = decode(line)
             except (msgspec.DecodeError, msgspec.ValidationError):
-                general(None, None, line, start, docs, offsets, error="invalid docker json-file line")
+                items.append((i, None, None, line, "invalid docker json-file line"))
                 continue
             stream = entry.stream.encode()
             log = entry.log
-            if not log.endswith("\n"):
+            if not log.endswith("\n"):  # a 16 KiB fragment: held until the line's end
                 held = partials.get(stream)
                 if held is None:
-                    partials[stream] = (start, [log.encode()], entry.time.encode())
+                    partials[stream] = (starts[i], [log.encode()], entry.time.encode())
                 else:
                     held[1].append(log.encode())
                 continue
@@ -204,31 +238,34 @@ class LineCodec:
             if stream in partials:
                 first, pieces, ts = partials.pop(stream)
                 pieces.append(log.encode())
-                general(ts, stream, b"".join(pieces), first, docs, offsets)
-                continue
-            if simple and '"' not in entry.time and "\\" not in entry.time and stream in _STREAMS:
-                docs.append(b'{"@timestamp":"' + ts + b'","stream":"' + stream + b'",' + frag + msg_key
-                            + dumps(log) + b"}")
-                offsets.append(start)
+                starts[i] = first
+                items.append((i, ts, stream, b"".join(pieces), None))
+            elif simple and stream in _STREAMS and b'"' not in ts and b"\\" not in ts:
+                out[i] = tpl % (ts, stream, dumps(log))
             else:
-                general(ts, stream, log.encode(errors="surrogatepass"), start, docs, offsets)
+                items.append((i, ts, stream, log.encode(errors="surrogatepass"), None))
+        if items:
+            self._general_many(items, out)
+        docs.extend(filter(None, out))
+        offsets.extend(compress(starts, out))
 
-    def _plain(self, lines: list[bytes], off: int, docs: list[bytes], offsets: list[int], now: bytes) -> None:
+    def _plain(self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int], now: bytes) -> None:
+        starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
+        starts.pop()
+        if self.parse is not None or self.lift_json:
+            out: list[bytes | None] = [None] * len(lines)
+            self._general_many([(i, now, None, line, None) for i, line in enumerate(lines)], out)
+            docs.extend(out)  # type: ignore[arg-type]
+            offsets.extend(starts)
+            return
         head = b'{"@timestamp":"' + now + b'",' + self._frag + self._msg_key
         dumps = _DUMPS
-        simple = self.parse is None and not self.lift_json
-        general = self._general
         for line in lines:
-            start = off
-            off += len(line) + 1
-            if simple:
-                try:
-                    docs.append(head + dumps(line.decode()) + b"}")
-                    offsets.append(start)
-                    continue
-                except UnicodeDecodeError:
-                    pass
-            general(now, None, line, start, docs, offsets)
+            try:
+                docs.append(head + dumps(line.decode()) + b"}")
+            except UnicodeDecodeError:
+                docs.append(self._document(now, None, line))
+        offsets.extend(starts)
 
     # --- the general path ----------------------------------------------------------
 
@@ -243,13 +280,25 @@ class LineCodec:
         error: str | None = None,
         flags: dict[str, Any] | None = None,
     ) -> None:
+        parsed = self.parse([msg])[0] if self.parse is not None and error is None else None
+        docs.append(self._document(ts, stream, msg, error, parsed, flags))
+        offsets.append(start)
+
+    def _document(
+        self,
+        ts: bytes | None,
+        stream: bytes | None,
+        msg: bytes,
+        error: str | None = None,
+        parsed: Any = None,
+        flags: dict[str, Any] | None = None,
+    ) -> bytes:
         """Build one document the careful way: a dict, then one dumps."""
-        if error is None and self.lift_json and self.parse is None and msg[:1] == b"{":
+        lifting = self.lift_json and self.parse is None and msg[:1] == b"{"
+        if error is None and lifting and not flags:
             spliced = self._splice(ts, stream, msg)
             if spliced is not None:
-                docs.append(spliced)
-                offsets.append(start)
-                return
+                return spliced
         record: dict[str, Any] = {"@timestamp": (ts or now_rfc3339()).decode("ascii", "replace")}
         if stream is not None:
             record["stream"] = stream.decode("ascii", "replace")
@@ -258,9 +307,9 @@ class LineCodec:
         if error is not None:
             record[self.message_key] = text
             record["parse_error"] = error
-        elif self.parse is not None:
-            self._apply_parser(record, msg, text)
-        elif self.lift_json and msg[:1] == b"{":
+        elif self.parse is not None and not flags:
+            self._apply_parsed(record, parsed, text)
+        elif lifting:
             self._lift_slow(record, msg, text)
         else:
             record[self.message_key] = text
@@ -269,8 +318,7 @@ class LineCodec:
             marks["invalid_utf8"] = True
         if marks:
             record["podlog"] = marks
-        docs.append(_DUMPS(record, default=str))
-        offsets.append(start)
+        return _DUMPS(record, default=str)
 
     def _splice(self, ts: bytes | None, stream: bytes | None, payload: bytes) -> bytes | None:
         """The JSON payload's members spliced after ours, or None if it cannot be done safely."""
@@ -299,9 +347,7 @@ class LineCodec:
             return
         _merge(record, payload)
 
-    def _apply_parser(self, record: dict[str, Any], msg: bytes, text: str) -> None:
-        assert self.parse is not None
-        result = self.parse([msg])[0]
+    def _apply_parsed(self, record: dict[str, Any], result: Any, text: str) -> None:
         if isinstance(result, bytes):
             result = _LOADS(result)
         if isinstance(result, dict):

@@ -114,10 +114,10 @@ class TailInput(Input):
 
         where = self.options._where
         parser = build_parser(spec, where.child("parser") if where else None)
-        if parser.name == "json" and not getattr(parser.options, "time_key", None):
-            return True, None  # the splice fast path handles it all
-        if parser.name == "json":
-            return True, parser.parse
+        if parser.name == "json" and (isinstance(spec, str) or set(spec) <= {"type", "@type"}):
+            # Container payloads keep the envelope's time unless a time_key is asked for:
+            # then every JSON object is spliced as it is (the fast path).
+            return True, None
         return False, parser.parse
 
     def run(self, emit: Emit) -> None:
@@ -346,15 +346,15 @@ class TailInput(Input):
         tf.parts = [rest] if rest else []
         tf.parts_len = len(rest)
         tf.start = base + len(buf) + 1
-        self._lines(tf, buf.split(b"\n"), base)
+        self._lines(tf, buf.split(b"\n"), base, long=len(buf) > self.options.max_line_size)
 
-    def _lines(self, tf: TailedFile, lines: list[bytes], base: int) -> None:
+    def _lines(self, tf: TailedFile, lines: list[bytes], base: int, long: bool) -> None:
         docs: list[bytes] = []
         offsets: list[int] = []
         if tf.codec is None:
             tf.codec = self._codec(tf, lines[0])
         limit = self.options.max_line_size
-        if tf.skipping or tf.split_index or any(len(line) > limit for line in lines):
+        if tf.skipping or tf.split_index or (long and max(map(len, lines)) > limit):
             self._long_lines(tf, lines, base, docs, offsets)
         else:
             tf.codec.decode(lines, base, docs, offsets)

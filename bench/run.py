@@ -1,0 +1,177 @@
+"""Agent benchmarks: whole `podlog agent` processes over generated corpora.
+
+Prints lines/s, CPU µs per line (user+sys of the agent process, from wait4)
+and peak RSS for each scenario, and the floor (plain Python read+write of the
+same file) as a ratio. Run: ``python bench/run.py [--lines N]``.
+
+S1  CRI file -> envelope parsed -> NDJSON file
+S2  S1 with the JSON payload lifted into fields (invalid JSON kept raw)
+S3  nginx access log -> nginx parser -> NDJSON file (when the parser exists)
+D1  docker json-file -> NDJSON file
+ST  `podlog stream` peak RSS re-streaming the CRI corpus
+IDLE 1,000 idle tailed files: CPU share of one core over 20 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import corpus
+
+PODLOG = [sys.executable, "-m", "podlog"]
+
+
+def _run(cmd: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, int, float]:
+    """(cpu seconds, peak RSS KiB, wall seconds) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{cmd} exited with {status}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss, wall
+
+
+def _config(work: Path, log: Path, extra: str) -> Path:
+    cfg = work / "bench.yaml"
+    out = work / "out.ndjson"
+    if out.exists():
+        out.unlink()
+    pos = work / "pos.json"
+    if pos.exists():
+        pos.unlink()
+    cfg.write_text(f"""
+sources:
+  - type: tail
+    path: [{log}]
+    pos_file: {pos}
+    read_from_head: true
+    exit_on_eof: true
+    kubernetes_metadata: false
+{extra}
+outputs:
+  - type: file
+    path: {out}
+    buffer: {{flush_interval: 0.2s, chunk_limit_size: 1MiB, total_limit_size: 4MiB}}
+""")
+    return cfg
+
+
+def _floor(log: Path, work: Path) -> float:
+    code = (
+        "import sys\n"
+        "src=open(sys.argv[1],'rb',buffering=0); dst=open(sys.argv[2],'wb')\n"
+        "while True:\n"
+        "    b=src.read(65536)\n"
+        "    if not b: break\n"
+        "    dst.write(b)\n"
+    )
+    cpu, _, _ = _run([sys.executable, "-c", code, str(log), str(work / "floor.out")])
+    return cpu
+
+
+def _baseline() -> float:
+    cpu, _, _ = _run([*PODLOG, "--version"])
+    return cpu
+
+
+def _report(name: str, lines: int, cpu: float, rss: int, wall: float, floor: float, base: float) -> None:
+    net = max(cpu - base, 1e-9)
+    print(f"{name:4} {lines:>9,} lines  {lines / wall:>11,.0f} lines/s  {net / lines * 1e6:6.2f} CPU-µs/line "
+          f"(process total {cpu / lines * 1e6:5.2f})  peak RSS {rss / 1024:6.1f} MB  floor x{net / floor:5.1f}")
+
+
+def scenario(work: Path, name: str, log: Path, lines: int, extra: str, floor: float, base: float) -> None:
+    cfg = _config(work, log, extra)
+    cpu, rss, wall = _run([*PODLOG, "agent", "-c", str(cfg), "--log-level", "warning"])
+    out_lines = (work / "out.ndjson").read_bytes().count(b"\n")
+    _report(name, lines, cpu, rss, wall, floor, base)
+    if out_lines < lines * 0.98:
+        print(f"     WARNING: only {out_lines} documents written")
+
+
+def stream_rss(work: Path, log: Path) -> None:
+    proc = subprocess.Popen([*PODLOG, "stream", "--from-head", str(log)], stdout=subprocess.DEVNULL)
+    size = log.stat().st_size
+    time.sleep(1.0)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            pos = int(Path(f"/proc/{proc.pid}/io").read_text().split("rchar: ")[1].split()[0])
+        except (OSError, IndexError):
+            break
+        if pos >= size:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, _, usage = os.wait4(proc.pid, 0)
+    print(f"ST   podlog stream re-streamed {size / 1e6:.0f} MB: peak RSS {usage.ru_maxrss / 1024:.1f} MB, "
+          f"CPU {usage.ru_utime + usage.ru_stime:.2f}s")
+
+
+def idle(work: Path, files: int = 1000, seconds: float = 20.0) -> None:
+    d = work / "idle"
+    d.mkdir(exist_ok=True)
+    for i in range(files):
+        (d / f"f{i}.log").write_bytes(b"x\n")
+    cfg = work / "idle.yaml"
+    cfg.write_text(f"sources: [{{type: tail, path: ['{d}/*.log'], pos_file: '{work}/idle.pos'}}]\n"
+                   f"outputs: [{{type: file, path: '{work}/idle.out'}}]\n")
+    proc = subprocess.Popen([*PODLOG, "agent", "-c", str(cfg), "--log-level", "warning"])
+    time.sleep(5)
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    c0, t0 = cpu(), time.monotonic()
+    time.sleep(seconds)
+    share = (cpu() - c0) / (time.monotonic() - t0) * 100
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
+    print(f"IDLE {files} idle tailed files: {share:.2f}% of one core")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--skip-idle", action="store_true")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="podlog-bench-") as tmp:
+        work = Path(tmp)
+        cri = work / "cri.log"
+        corpus.write(cri, corpus.cri_lines(args.lines))
+        n_cri = cri.read_bytes().count(b"\n")
+        floor = _floor(cri, work)
+        base = _baseline()
+        print(f"corpus: {n_cri:,} CRI lines ({cri.stat().st_size / 1e6:.0f} MB); floor (Python read+write) "
+              f"{floor / n_cri * 1e6:.2f} CPU-µs/line; interpreter start+imports {base * 1000:.0f} ms (subtracted)")
+        scenario(work, "S1", cri, n_cri, "", floor, base)
+        scenario(work, "S2", cri, n_cri, "    parser: json", floor, base)
+        docker = work / "docker.log"
+        corpus.write(docker, corpus.docker_lines(args.lines))
+        scenario(work, "D1", docker, args.lines, "", floor, base)
+        nginx = work / "nginx.log"
+        corpus.write(nginx, corpus.nginx_lines(args.lines))
+        try:
+            from podlog.plugin import lookup
+
+            lookup("parser", "nginx")
+            scenario(work, "S3", nginx, args.lines, "    container_format: none\n    parser: nginx", floor, base)
+        except KeyError:
+            print("S3   skipped: no nginx parser")
+        stream_rss(work, cri)
+        if not args.skip_idle:
+            idle(work)
+
+
+if __name__ == "__main__":
+    main()
