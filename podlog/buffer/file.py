@@ -123,14 +123,15 @@ class FileBuffer(MemoryBuffer):
     # --- producer side -----------------------------------------------------------------
 
     def _open_chunk(self, tag: str) -> Chunk:
+        chunk: list[FileChunk] = []
+        self._retrying(lambda: chunk.append(self._create(tag)), f"create a chunk in {self.path}")
+        return chunk[0]
+
+    def _create(self, tag: str) -> FileChunk:
         self._seq += 1
         path = os.path.join(self.path, f"{time.time_ns():020d}-{self._seq:06d}{SUFFIX}")
         chunk = FileChunk(tag, time.monotonic(), path)
         header = orjson.dumps({"podlog_chunk": 1, "tag": tag, "created": time.time()}) + b"\n"
-        self._retrying(lambda: self._create(chunk, header), f"create {path}")
-        return chunk
-
-    def _create(self, chunk: FileChunk, header: bytes) -> None:
         fd = os.open(chunk.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
             _write_all(fd, header)
@@ -143,16 +144,27 @@ class FileBuffer(MemoryBuffer):
             raise
         chunk.fd = fd
         chunk.file_size = len(header)
+        return chunk
 
-    def _append(self, chunk: Chunk, batch: Batch, size: int) -> None:
+    def _append(self, chunk: Chunk, batch: Batch, size: int) -> Chunk:
         assert isinstance(chunk, FileChunk)
         data = b"\n".join(batch.docs) + b"\n"
-        self._retrying(lambda: self._write(chunk, data), f"write {chunk.path}")
+        holder = [chunk]
+
+        def attempt() -> None:
+            if holder[0].fd < 0:  # flushed while we waited for disk space: start a new chunk
+                holder[0] = self._create(batch.tag)
+                self._staged[batch.tag] = holder[0]
+            self._write(holder[0], data)
+
+        self._retrying(attempt, f"write to {self.path}")
+        chunk = holder[0]
         chunk.byte_size += size
         chunk.records += len(batch)
         source = getattr(batch.ack, "source", None)
         if source is not None:
             chunk.sources[source] += len(batch) * getattr(batch.ack, "share", 1.0)
+        return chunk
 
     def _write(self, chunk: FileChunk, data: bytes) -> None:
         try:

@@ -79,9 +79,10 @@ class MemoryBuffer:
                 self._enqueue(batch.tag)  # keep chunks under chunk_limit_size: start a new one
                 chunk = None
             if chunk is None:
-                chunk = self._open_chunk(batch.tag)
+                chunk = self._open_chunk(batch.tag)  # a file buffer may wait here for disk space
+                self._enqueue(batch.tag)  # another put staged one meanwhile: queue it, keep order
                 self._staged[batch.tag] = chunk
-            self._append(chunk, batch, size)
+            chunk = self._append(chunk, batch, size)
             self._account(size)
             full = chunk.byte_size >= o.chunk_limit_size or (
                 o.chunk_limit_records and len(chunk) >= o.chunk_limit_records
@@ -111,8 +112,10 @@ class MemoryBuffer:
     def _open_chunk(self, tag: str) -> Chunk:
         return Chunk(tag, time.monotonic())
 
-    def _append(self, chunk: Chunk, batch: Batch, size: int) -> None:
+    def _append(self, chunk: Chunk, batch: Batch, size: int) -> Chunk:
+        """Add the batch to the tag's staged chunk; returns the chunk that holds it."""
         chunk.add(batch, size)
+        return chunk
 
     def _account(self, delta: int) -> None:
         self.bytes += delta
