@@ -188,8 +188,8 @@ class IndexNamer:
                 return name
         rec = record()
         when = record_time(rec, self.time_key) if self.template.uses_time else None
-        if when is not None and not self.utc:
-            when = when.astimezone()
+        if when is not None:
+            when = when.astimezone(dt.timezone.utc if self.utc else None)
         elif when is None and self.template.uses_time and not self.utc:
             when = dt.datetime.fromtimestamp(time.time()).astimezone()
         return self.template.render(tag, rec, when)

@@ -1,0 +1,39 @@
+"""Helpers for output tests: build an output from a config mapping, wrap docs in a chunk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from podlog.batch import Batch
+from podlog.config.errors import Located
+from podlog.outputs._base import Chunk, Output
+
+
+def build(cls: type[Output], **options: Any) -> Any:
+    """An output of ``cls`` with ``options`` as a config would give them (validated the same way)."""
+    opts = cls.Options.from_mapping(options, Located("test.yaml", 1, "outputs[0]"), "outputs[0].")
+    return cls(opts)
+
+
+def doc(ts: str = "2024-05-06T07:08:09.123456789Z", **fields: Any) -> bytes:
+    """A document shaped like tail's: ``@timestamp`` first."""
+    return orjson.dumps({"@timestamp": ts, **fields})
+
+
+def chunk_of(*batches: Batch, tag: str = "kube.app") -> Chunk:
+    chunk = Chunk(tag, 0.0)
+    for b in batches:
+        chunk.add(b, b.byte_size())
+    return chunk
+
+
+def file_batch(docs: list[bytes], source: str = "2049:1234", start: int = 0, tag: str = "kube.app") -> Batch:
+    """A batch as tail makes it: source identity and each line's start offset."""
+    offsets = []
+    pos = start
+    for d in docs:
+        offsets.append(pos)
+        pos += len(d) + 1
+    return Batch(tag, docs=list(docs), source=source, offsets=offsets)
