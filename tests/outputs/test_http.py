@@ -1,0 +1,121 @@
+"""HTTP output against a small collector on loopback that records requests and answers as told."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from podlog.batch import Batch
+from podlog.outputs._base import Status
+from podlog.outputs.http import HttpOutput
+from tests.outputs.output_helpers import build, chunk_of, doc
+
+
+class Collector:
+    """Records each request; ``answer`` decides the status from the decoded documents."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.answer: Callable[[list[Any]], int] = lambda docs: 200
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
+                if body.startswith(b"["):
+                    docs = orjson.loads(body)
+                else:
+                    docs = [orjson.loads(line) for line in body.splitlines() if line]
+                status = collector.answer(docs)
+                collector.requests.append({"headers": dict(self.headers), "body": body, "docs": docs,
+                                           "status": status, "path": self.path, "gzip": raw != body})
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"no")
+
+            do_PUT = do_POST
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/ingest"
+
+    def delivered(self) -> list[str]:
+        return sorted(d["message"] for r in self.requests if r["status"] < 300 for d in r["docs"])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    c = Collector()
+    yield c
+    c.close()
+
+
+def docs(n: int) -> list[bytes]:
+    return [doc(message=f"m{i:03d}") for i in range(n)]
+
+
+def test_ndjson_with_headers_and_basic_auth(collector: Collector) -> None:
+    out = build(HttpOutput, url=collector.url, headers={"X-Tenant": "a"}, user="u", password="p")
+    assert out.write(chunk_of(Batch("t", docs=docs(3)))).status is Status.DELIVERED
+    req = collector.requests[0]
+    assert req["path"] == "/ingest" and req["headers"]["X-Tenant"] == "a"
+    assert req["headers"]["Content-Type"] == "application/x-ndjson"
+    assert req["headers"]["Authorization"].startswith("Basic ")
+    assert collector.delivered() == ["m000", "m001", "m002"]
+
+
+def test_json_array_gzip_bearer_file(collector: Collector, tmp_path: Path) -> None:
+    (tmp_path / "tok").write_text("t0ken")
+    out = build(HttpOutput, url=collector.url, json_array=True, compress="gzip",
+                bearer_token_file=str(tmp_path / "tok"))
+    assert out.write(chunk_of(Batch("t", docs=docs(4)))).status is Status.DELIVERED
+    req = collector.requests[0]
+    assert req["gzip"] and req["body"].startswith(b"[") and len(req["docs"]) == 4
+    assert req["headers"]["Authorization"] == "Bearer t0ken"
+
+
+def test_retry_on_429_and_5xx_sends_only_what_is_left(collector: Collector) -> None:
+    out = build(HttpOutput, url=collector.url, max_request_documents=5)
+    answers = iter([200, 429, 200, 503])
+    collector.answer = lambda docs: next(answers, 200)
+    chunk = chunk_of(Batch("t", docs=docs(12)))
+    first = out.write(chunk)
+    assert first.status is Status.RETRY and "429" in first.reason
+    assert len(chunk.docs()) == 7
+    assert out.write(chunk).status is Status.RETRY  # 200 then 503
+    assert out.write(chunk).status is Status.DELIVERED
+    assert collector.delivered() == [f"m{i:03d}" for i in range(12)]
+
+
+def test_refused_document_is_isolated_and_dead_lettered(collector: Collector) -> None:
+    out = build(HttpOutput, url=collector.url)
+    collector.answer = lambda ds: 400 if any(d["message"] == "m005" for d in ds) else 200
+    result = out.write(chunk_of(Batch("t", docs=docs(10))))
+    assert result.status is Status.DELIVERED
+    assert [orjson.loads(d)["message"] for d, _ in result.rejected] == ["m005"]
+    assert "HTTP 400" in result.rejected[0][1]
+    assert len(collector.delivered()) == 9
+
+
+def test_unreachable_is_retried() -> None:
+    out = build(HttpOutput, url="http://127.0.0.1:1/x")
+    assert out.write(chunk_of(Batch("t", docs=docs(1)))).status is Status.RETRY
