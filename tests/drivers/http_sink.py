@@ -29,19 +29,23 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients killed mid-request (kill -9 tests) are expected: no traceback noise."""
+
 
 class HttpSink:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/ingest"
         self.lock = threading.Lock()
-        self.received: Counter[str] = Counter()   # message -> times accepted
-        self.rejected: Counter[str] = Counter()   # message -> times refused with 400
+        self.received: Counter[str] = Counter()  # message -> times accepted
+        self.rejected: Counter[str] = Counter()  # message -> times refused with 400
         self.requests = 0
-        self.delay = 0.0                          # seconds per request (slow sink)
-        self.fail_status = 0                      # answer every request with this (e.g. 503)
-        self.reject_marker = "POISON"             # a request holding this text gets 400
+        self.delay = 0.0  # seconds per request (slow sink)
+        self.fail_status = 0  # answer every request with this (e.g. 503)
+        self.reject_marker = "POISON"  # a request holding this text gets 400
         self._server: _Server | None = None
+        self._conns: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
 
     # --- control ---------------------------------------------------------------------
@@ -59,11 +63,18 @@ class HttpSink:
         return self
 
     def down(self) -> None:
-        """Stop listening: the agent sees connection refused."""
+        """Stop listening and cut kept-alive connections: the agent sees connection errors."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self.lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     @property
     def total(self) -> int:
@@ -99,12 +110,25 @@ class HttpSink:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                with sink.lock:
+                    sink._conns.add(self.connection)
+
+            def finish(self) -> None:
+                with sink.lock:
+                    sink._conns.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 if sink.delay:
                     time.sleep(sink.delay)
+                if sink._server is None:  # went down while this request was in flight
+                    self.close_connection = True
+                    return
                 code = sink._accept(body)
                 reply = b'{"ok":true}' if code == 200 else b'{"error":"refused"}'
                 self.send_response(code)
