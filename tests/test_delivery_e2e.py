@@ -337,6 +337,7 @@ def test_disk_full_pauses_inputs_without_corruption(tmp_path: Path, small_disk: 
     wait_for(lambda: sink.unique() >= writer.expected(), 60)
     assert sink.unique() == writer.expected()
     assert "disk full" in agent.stderr()
+    errors = agent.metric("podlog_buffer_write_errors_total", output="sink")
     assert agent.term() == 0
-    print(f"\ndisk full: {writer.n} lines through a 256 KiB buffer disk, "
-          f"{agent.metric('podlog_buffer_write_errors_total', output='sink'):.0f} write errors, 0 lost")
+    print(f"\ndisk full: {writer.n} lines through a 256 KiB buffer disk, {errors:.0f} write errors, 0 lost, "
+          f"duplicates {sink.duplicates()}")
