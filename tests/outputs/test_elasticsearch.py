@@ -301,3 +301,37 @@ def test_gzip_body_is_valid() -> None:
         out.write(chunk_of(file_batch([doc(message="x")])))
         r = es.bulk_requests[-1]
         assert gzip.decompress(r.raw_body) == r.body
+
+
+def test_fluentd_daemonset_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fluentd-kubernetes-daemonset <match> block, env unset except the host: loads as is."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "fluent.conf"
+    conf.write_text("""
+<match kubernetes.**>
+  @type elasticsearch
+  @id out_es
+  host "#{ENV['FLUENT_ELASTICSEARCH_HOST']}"
+  port "#{ENV['FLUENT_ELASTICSEARCH_PORT']}"
+  scheme "#{ENV['FLUENT_ELASTICSEARCH_SCHEME'] || 'http'}"
+  ssl_verify "#{ENV['FLUENT_ELASTICSEARCH_SSL_VERIFY'] || 'true'}"
+  user "#{ENV['FLUENT_ELASTICSEARCH_USER']}"
+  password "#{ENV['FLUENT_ELASTICSEARCH_PASSWORD']}"
+  reload_connections false
+  reconnect_on_error true
+  logstash_format true
+  type_name _doc
+  include_tag_key true
+  <buffer>
+    flush_interval 5s
+    retry_forever true
+  </buffer>
+</match>
+""")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("FLUENT_")}
+    env["FLUENT_ELASTICSEARCH_HOST"] = "es.logging"
+    r = subprocess.run([sys.executable, "-m", "podlog", "check", "-c", str(conf)], capture_output=True, text=True,
+                       env=env, check=False)
+    assert r.returncode == 0, r.stderr

@@ -22,7 +22,8 @@ _COMPRESSION = {"no_compression": 0, "best_speed": 1, "default_compression": 6, 
 class EsOptions(Options):
     # --- where ---------------------------------------------------------------------------------
     host = Option("str", "", doc="Host name; default $FLUENT_ELASTICSEARCH_HOST, else localhost.")
-    port = Option("int", 0, doc="Port; default $FLUENT_ELASTICSEARCH_PORT, else 9200.")
+    # A string so that `port "#{ENV['FLUENT_ELASTICSEARCH_PORT']}"` with the variable unset (empty) means default.
+    port = Option("str", "", doc="Port; default $FLUENT_ELASTICSEARCH_PORT, else 9200.")
     hosts = Option("list", [], doc="Several hosts, e.g. https://a:9200,https://b:9200 (or a list); tried in "
                    "turn when one fails. Overrides host/port.")
     scheme = Option("str", "", doc="http or https; default $FLUENT_ELASTICSEARCH_SCHEME, else http.")
@@ -110,7 +111,10 @@ def urls_of(o: Any, env: dict[str, str] | None = None) -> list[str]:
             urls.append(host.rstrip("/") + path)
         return urls
     host = o.host or env.get("FLUENT_ELASTICSEARCH_HOST") or "localhost"
-    port = o.port or int(env.get("FLUENT_ELASTICSEARCH_PORT") or 9200)
+    raw_port = str(o.port).strip() or env.get("FLUENT_ELASTICSEARCH_PORT", "").strip() or "9200"
+    if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        raise o.error("port", f"expected a port number, got {raw_port!r}")
+    port = int(raw_port)
     if "://" in host:
         return [host.rstrip("/") + path]
     return [f"{scheme}://{host}:{port}{path}"]
