@@ -303,22 +303,27 @@ def test_gzip_body_is_valid() -> None:
         assert gzip.decompress(r.raw_body) == r.body
 
 
-def test_fluentd_daemonset_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fluentd_daemonset_config_loads(tmp_path: Path) -> None:
     """The fluentd-kubernetes-daemonset <match> block, env unset except the host: loads as is."""
     import subprocess
     import sys
 
     conf = tmp_path / "fluent.conf"
-    conf.write_text("""
+    conf.write_text(f"""
+<source>
+  @type tail
+  path {tmp_path}/*.log
+  tag kubernetes.*
+</source>
 <match kubernetes.**>
   @type elasticsearch
   @id out_es
-  host "#{ENV['FLUENT_ELASTICSEARCH_HOST']}"
-  port "#{ENV['FLUENT_ELASTICSEARCH_PORT']}"
-  scheme "#{ENV['FLUENT_ELASTICSEARCH_SCHEME'] || 'http'}"
-  ssl_verify "#{ENV['FLUENT_ELASTICSEARCH_SSL_VERIFY'] || 'true'}"
-  user "#{ENV['FLUENT_ELASTICSEARCH_USER']}"
-  password "#{ENV['FLUENT_ELASTICSEARCH_PASSWORD']}"
+  host "#{{ENV['FLUENT_ELASTICSEARCH_HOST']}}"
+  port "#{{ENV['FLUENT_ELASTICSEARCH_PORT']}}"
+  scheme "#{{ENV['FLUENT_ELASTICSEARCH_SCHEME'] || 'http'}}"
+  ssl_verify "#{{ENV['FLUENT_ELASTICSEARCH_SSL_VERIFY'] || 'true'}}"
+  user "#{{ENV['FLUENT_ELASTICSEARCH_USER']}}"
+  password "#{{ENV['FLUENT_ELASTICSEARCH_PASSWORD']}}"
   reload_connections false
   reconnect_on_error true
   logstash_format true
