@@ -44,6 +44,14 @@ def build_plugin(spec: PluginSpec, **context: Any) -> Plugin:
     return cls(options, **context)
 
 
+def _lag(plugin: Input) -> dict[str, int]:
+    """Per-file lag of inputs that know it; read from another thread, so a racing change yields {}."""
+    try:
+        return plugin.lag_bytes() if hasattr(plugin, "lag_bytes") else {}
+    except RuntimeError:  # the input's file table changed while we iterated
+        return {}
+
+
 class _Pipeline:
     """Filters and outputs of one section (top level or a label), with cached routing."""
 
@@ -112,8 +120,7 @@ class Engine:
     def status(self) -> dict[str, Any]:
         """Live state of sources, outputs and the loss ledger (for /status, /metrics, ``podlog status``)."""
         inputs = [{"name": name, "type": plugin.name, "records": getattr(plugin, "read_records", 0),
-                   "bytes": getattr(plugin, "read_bytes", 0),
-                   "lag": plugin.lag_bytes() if hasattr(plugin, "lag_bytes") else {}}
+                   "bytes": getattr(plugin, "read_bytes", 0), "lag": _lag(plugin)}
                   for plugin, _, name in self.inputs]
         return {"alive": time.monotonic() - self.last_tick < 5.0, "started": self.started,
                 "stopping": self.stopping, "inputs": inputs, "outputs": [r.status() for r in self.runners],

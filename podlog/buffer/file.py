@@ -61,16 +61,25 @@ class FileChunk(Chunk):
 class FileBuffer(MemoryBuffer):
     durable = True
 
-    def __init__(self, options: BufferOptions, path: str, shared: SharedLimit | None = None) -> None:
+    def __init__(self, options: BufferOptions, path: str, shared: SharedLimit | None = None,
+                 replay: bool = True) -> None:
         super().__init__(options, shared)
         self.path = path
         self._seq = 0
         self.write_errors = 0
         self.last_error = ""
-        os.makedirs(path, exist_ok=True)
-        self.replayed_chunks, self.replayed_records = self._replay()
+        self.replayed_chunks = self.replayed_records = 0
+        if replay:
+            self.replay()
 
     # --- start: replay what a previous run left --------------------------------------
+
+    def replay(self) -> None:
+        """Queue the chunk files a previous run left. Done at start, not when building the
+        engine, so ``podlog check`` never touches the files of a running agent."""
+        os.makedirs(self.path, exist_ok=True)
+        with self._cond:
+            self.replayed_chunks, self.replayed_records = self._replay()
 
     def _replay(self) -> tuple[int, int]:
         names = sorted(n for n in os.listdir(self.path) if n.endswith(SUFFIX))

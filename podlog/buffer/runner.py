@@ -41,7 +41,7 @@ def make_buffer(name: str, options: BufferOptions, data_dir: str, shared: Shared
     path = options.path or (os.path.join(data_dir, "buffer", _safe(name)) if data_dir else "")
     if not path:
         raise ValueError(f"output {name}: a file buffer needs buffer.path or agent.data_dir")
-    return FileBuffer(options, path, shared)
+    return FileBuffer(options, path, shared, replay=False)
 
 
 class OutputRunner:
@@ -75,10 +75,12 @@ class OutputRunner:
         self._retry_attempts = 0
         self._retry_at = 0.0
         self._was_blocked = False
-        if isinstance(self.buffer, FileBuffer) and self.buffer.replayed_records:
-            self.ledger.add_read(REPLAYED, self.buffer.replayed_records)
 
     def start(self) -> None:
+        if isinstance(self.buffer, FileBuffer):
+            self.buffer.replay()
+            if self.buffer.replayed_records:
+                self.ledger.add_read(REPLAYED, self.buffer.replayed_records)
         self.output.start()
         for i in range(max(1, self.options.flush_thread_count)):
             t = threading.Thread(target=self._work, name=f"flush:{self.name}:{i}", daemon=True)
