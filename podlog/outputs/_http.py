@@ -216,6 +216,11 @@ class HttpClient:
         self._current = 0
         self._lock = threading.Lock()
         tls = tls or Tls()
+        if not tls.verify:
+            # Said once here rather than by urllib3 on every request (which would flood the agent's log).
+            logging.getLogger("podlog.output").warning(
+                "TLS certificate verification is off for %s", ", ".join(self.urls))
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._pool = urllib3.PoolManager(
             num_pools=max(4, len(self.urls)), maxsize=pool_size, retries=False,
             timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout), **tls.pool_kwargs())

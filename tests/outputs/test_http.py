@@ -119,3 +119,42 @@ def test_refused_document_is_isolated_and_dead_lettered(collector: Collector) ->
 def test_unreachable_is_retried() -> None:
     out = build(HttpOutput, url="http://127.0.0.1:1/x")
     assert out.write(chunk_of(Batch("t", docs=docs(1)))).status is Status.RETRY
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI not available to make test certificates")
+    d = tmp_path_factory.mktemp("tls")
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=podlog test CA")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.crt",
+        "-days", "2", "-extfile", "ext.cnf")
+    return d
+
+
+def test_tls_verified_by_default_and_with_ca_file(collector: Collector, certs: Path) -> None:
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs / "srv.crt", certs / "srv.key")
+    collector.server.socket = ctx.wrap_socket(collector.server.socket, server_side=True)
+    url = collector.url.replace("http://", "https://")
+    unverified = build(HttpOutput, url=url)
+    result = unverified.write(chunk_of(Batch("t", docs=docs(1))))
+    assert result.status is Status.RETRY and "SSL" in result.reason  # self-signed: refused by default
+    trusted = build(HttpOutput, url=url, ca_file=str(certs / "ca.crt"))
+    assert trusted.write(chunk_of(Batch("t", docs=docs(2)))).status is Status.DELIVERED
+    insecure = build(HttpOutput, url=url, ssl_verify=False)
+    assert insecure.write(chunk_of(Batch("t", docs=docs(1)))).status is Status.DELIVERED
+    assert len(collector.delivered()) == 3
