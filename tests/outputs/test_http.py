@@ -140,6 +140,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
     ssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.crt",
         "-days", "2", "-extfile", "ext.cnf")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "cli.key", "-out", "cli.csr", "-subj", "/CN=podlog")
+    ssl("x509", "-req", "-in", "cli.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cli.crt",
+        "-days", "2")
     return d
 
 
@@ -158,3 +161,19 @@ def test_tls_verified_by_default_and_with_ca_file(collector: Collector, certs: P
     insecure = build(HttpOutput, url=url, ssl_verify=False)
     assert insecure.write(chunk_of(Batch("t", docs=docs(1)))).status is Status.DELIVERED
     assert len(collector.delivered()) == 3
+
+
+def test_mutual_tls_with_client_certificate(collector: Collector, certs: Path) -> None:
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs / "srv.crt", certs / "srv.key")
+    ctx.load_verify_locations(certs / "ca.crt")
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    collector.server.socket = ctx.wrap_socket(collector.server.socket, server_side=True)
+    url = collector.url.replace("http://", "https://")
+    anonymous = build(HttpOutput, url=url, ca_file=str(certs / "ca.crt"))
+    assert anonymous.write(chunk_of(Batch("t", docs=docs(1)))).status is Status.RETRY
+    out = build(HttpOutput, url=url, ca_file=str(certs / "ca.crt"), client_cert=str(certs / "cli.crt"),
+                client_key=str(certs / "cli.key"))
+    assert out.write(chunk_of(Batch("t", docs=docs(2)))).status is Status.DELIVERED
