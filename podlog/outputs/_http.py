@@ -311,7 +311,7 @@ class Leftovers:
     evicted oldest first, with an error log.
     """
 
-    def __init__(self, limit: int = 1024) -> None:
+    def __init__(self, limit: int = 32) -> None:
         self._held: dict[int, tuple[object, list[tuple[bytes, str]]]] = {}
         self._limit = limit
         self._lock = threading.Lock()

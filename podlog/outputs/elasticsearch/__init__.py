@@ -34,7 +34,9 @@ __all__ = ["ElasticsearchOutput"]
 
 log = logging.getLogger("podlog.output.elasticsearch")
 
-_MAX_PROGRESS = 1024  # chunks part-way through delivery; more means chunks were given up by the engine
+# Chunks part-way through delivery. At most one per flush thread is live; older entries belong to chunks
+# the engine gave up on (it never calls write again), and each pins its chunk's memory, so keep few.
+_MAX_PROGRESS = 32
 
 
 @dataclass
