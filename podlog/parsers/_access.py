@@ -53,6 +53,7 @@ class AccessLogParser(Parser):
         # anything else goes through the generic finishing pass.
         self.inline_time = (
             options.time_key == "time" and not options.keep_time_key and not self.finish.converters
+            and not self.finish.nulls
         )
         if self.inline_time:
             self.finish.time_key = ""

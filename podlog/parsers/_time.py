@@ -15,7 +15,7 @@ from typing import Any
 
 from podlog.config.options import Option, Options
 
-__all__ = ["TimeOptions", "TimeParser", "format_utc", "parse_offset"]
+__all__ = ["TimeOptions", "TimeParser", "default_offset", "format_utc", "fraction", "parse_offset"]
 
 _UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -65,7 +65,18 @@ class TimeOptions(Options):
     )
     keep_time_key = Option("bool", False, doc="Keep the time field after @timestamp is set from it.")
     utc = Option("bool", True, doc="A time without an offset is UTC; false: the agent's local time.")
+    localtime = Option("bool", False, doc="Fluentd's spelling of utc: false (a time without an offset is local).")
     timezone = Option("str", "", doc="Fixed offset such as +08:00 for times without one; overrides utc.")
+
+
+def default_offset(options: Any) -> int | None:
+    """Seconds east of UTC for times written without an offset; None: the agent's local time."""
+    if options.timezone:
+        try:
+            return parse_offset(options.timezone)
+        except ValueError as exc:
+            raise options.error("timezone", str(exc)) from None
+    return None if options.localtime or not options.utc else 0
 
 
 def parse_offset(text: str) -> int:
@@ -165,11 +176,7 @@ class TimeParser:
     def from_options(cls, options: Any) -> TimeParser:
         """Build from TimeOptions; bad formats or offsets become config errors."""
         try:
-            offset: int | None = parse_offset(options.timezone) if options.timezone else (0 if options.utc else None)
-        except ValueError as exc:
-            raise options.error("timezone", str(exc)) from None
-        try:
-            return cls(options.time_format, options.time_type, offset)
+            return cls(options.time_format, options.time_type, default_offset(options))
         except ValueError as exc:
             raise options.error("time_format", str(exc)) from None
 

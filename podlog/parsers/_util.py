@@ -15,7 +15,7 @@ import orjson
 
 from podlog.config.options import Option
 from podlog.parsers._base import Parsed
-from podlog.parsers._time import TimeOptions, TimeParser
+from podlog.parsers._time import TimeOptions, TimeParser, default_offset
 
 __all__ = [
     "TIME_ERROR", "CommonOptions", "Finisher", "converter", "decode_lines", "parse_types", "ruby_to_python_regex",
@@ -43,6 +43,8 @@ class CommonOptions(TimeOptions):
         doc="Field conversions, Fluentd style 'code:integer,took:float,ok:bool' or a mapping; types are "
         "integer, float, bool, string, time[:format] and array[:separator]. A value that does not convert is kept.",
     )
+    null_empty_string = Option("bool", False, doc="Turn empty string values into null.")
+    null_value_pattern = Option("str", "", doc="Regex; string values it matches as a whole become null (e.g. '-|N/A').")
 
 
 def decode_lines(messages: list[bytes]) -> list[str]:
@@ -147,7 +149,7 @@ def converter(kind: str, arg: str, options: Any) -> Callable[[Any], Any]:
     if kind == "array":
         sep = arg or ","
         return lambda v: v if isinstance(v, list) else [p.strip() for p in str(v).split(sep)]
-    times = TimeParser(arg, options.time_type if not arg else "string", 0 if options.utc else None)
+    times = TimeParser(arg, options.time_type if not arg else "string", default_offset(options))
 
     def to_time(v: Any) -> Any:
         ts = times(v)
@@ -174,10 +176,22 @@ class Finisher:
         self.keep_time_key: bool = options.keep_time_key
         self.times = TimeParser.from_options(options) if self.time_key else None
         self.typed_keys = frozenset(types)
+        self.null_empty: bool = getattr(options, "null_empty_string", False)
+        self.null_match: Callable[[str], Any] | None = None
+        if getattr(options, "null_value_pattern", ""):
+            try:
+                self.null_match = re.compile(options.null_value_pattern).fullmatch
+            except re.error as exc:
+                raise options.error("null_value_pattern", f"invalid regular expression: {exc}") from None
+
+    @property
+    def nulls(self) -> bool:
+        """Whether values may turn into null: then every record is touched."""
+        return self.null_empty or self.null_match is not None
 
     @property
     def active(self) -> bool:
-        return bool(self.converters or self.time_key)
+        return bool(self.converters or self.time_key or self.nulls)
 
     def __call__(self, results: list[Parsed]) -> list[Parsed]:
         converters = self.converters
@@ -185,9 +199,16 @@ class Finisher:
         times = self.times
         cache = times.cache if times is not None else {}
         keep = self.keep_time_key
+        nulls = self.nulls
+        null_empty = self.null_empty
+        null_match = self.null_match
         for rec in results:
             if type(rec) is not dict:
                 continue
+            if nulls:
+                for field, v in rec.items():
+                    if type(v) is str and ((null_empty and not v) or (null_match is not None and null_match(v))):
+                        rec[field] = None
             for field, convert in converters:
                 v = rec.get(field)
                 if v is not None:

@@ -140,6 +140,7 @@ class GrokParser(Parser):
             "str", "", aliases=("grok_pattern", "match"), doc="A grok expression, e.g. %{COMBINEDAPACHELOG}."
         )
         patterns = Option("list", [], doc="More expressions, tried in order after pattern.")
+        grok = Option("any", [], doc="Fluentd's <grok> sections: a list of {pattern: ...}, tried after patterns.")
         custom_patterns = Option(
             "dict", {}, aliases=("pattern_definitions",),
             doc="Extra named patterns: {NAME: regex}; they override the library.",
@@ -155,7 +156,7 @@ class GrokParser(Parser):
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
-        expressions = [e for e in [options.pattern, *options.patterns] if e.strip()]
+        expressions = [e for e in [options.pattern, *options.patterns, *_sections(options)] if e.strip()]
         if not expressions:
             raise options.error("pattern", "a grok expression is needed (pattern or patterns)")
         library = dict(pattern_library())
@@ -231,6 +232,17 @@ def _set_path(fields: dict[str, Any], path: tuple[str, ...], value: Any) -> None
             return  # a plain value already holds this name
         node = child
     node.setdefault(path[-1], value)
+
+
+def _sections(options: Any) -> list[str]:
+    """Expressions from Fluentd-style ``<grok>`` sections (one mapping or a list of them)."""
+    sections = options.grok if isinstance(options.grok, list) else [options.grok]
+    out = []
+    for section in sections:
+        if not isinstance(section, dict) or not isinstance(section.get("pattern"), str):
+            raise options.error("grok", "expected sections like {pattern: '%{...}'}")
+        out.append(section["pattern"])
+    return out
 
 
 def _custom_patterns(options: Any) -> dict[str, str]:

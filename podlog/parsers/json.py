@@ -32,15 +32,20 @@ class JsonParser(Parser):
 
     class Options(Parser.Options, CommonOptions):
         time_key = Option("str", "time", doc="Field holding the event time; it becomes @timestamp. Empty: no time.")
+        json_parser = Option("str", "", doc="Accepted for Fluentd configs (oj, yajl, json); podlog uses msgspec.")
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         self.finish = Finisher(options)
-        # Keys that force a dict; their quoted form lets a line skip the key scan.
+        # Keys that force a dict. Their quoted form is searched in the raw line first:
+        # a line that holds it skips the key scan and is decoded once.
         self.keys = frozenset(self.finish.typed_keys | ({options.time_key} if options.time_key else set()))
         self.needles = tuple(msgspec.json.encode(k) for k in self.keys)
+        self.always_dict = self.finish.nulls  # null options may touch any value
 
     def parse(self, messages: list[bytes]) -> list[Parsed]:
+        if self.always_dict:
+            return self.finish([_as_dict(raw) for raw in messages])
         keys_of = _KEYS.decode
         decode = _ANY.decode
         keys = self.keys
@@ -50,7 +55,7 @@ class JsonParser(Parser):
         append = out.append
         for raw in messages:
             try:
-                if (needle in raw) if needle is not None else (needles and any(n in raw for n in needles)):
+                if (needle in raw) if needle is not None else any(n in raw for n in needles):
                     obj = decode(raw)
                     append(obj if type(obj) is dict else ParseFailure("not a JSON object"))
                     continue
@@ -64,18 +69,19 @@ class JsonParser(Parser):
                     raw = raw.strip(_WHITESPACE)
                 append(raw)
             except (_DecodeError, UnicodeDecodeError):
-                append(_retry(raw))
+                append(_as_dict(raw))
             except Exception as exc:  # never let one line break the batch
                 append(ParseFailure(f"invalid JSON: {exc}"))
-        if keys:
-            self.finish(out)
-        return out
+        return self.finish(out) if keys else out
 
 
-def _retry(raw: bytes) -> Parsed:
-    """A line that failed: valid JSON with invalid UTF-8 still parses, with U+FFFD in place."""
+def _as_dict(raw: bytes) -> Parsed:
+    """The slow way: a full decode; invalid UTF-8 is replaced with U+FFFD rather than failing the line."""
     try:
-        obj = _ANY.decode(str(raw, "utf-8", "replace").encode())
-    except (_DecodeError, UnicodeDecodeError, ValueError) as exc:
+        try:
+            obj = _ANY.decode(raw)
+        except UnicodeDecodeError:
+            obj = _ANY.decode(str(raw, "utf-8", "replace"))
+    except Exception as exc:  # DecodeError, and anything else: never let one line break the batch
         return ParseFailure(f"invalid JSON: {exc}")
     return obj if type(obj) is dict else ParseFailure("not a JSON object")

@@ -88,3 +88,10 @@ def test_config_errors(options: dict[str, object], needle: str) -> None:
 @given(batches(LINES))
 def test_contract(messages: list[bytes]) -> None:
     check_contract(make("grok", patterns=["%{COMBINEDAPACHELOG}", "%{SYSLOGLINE}"]), messages)
+
+
+def test_fluentd_grok_sections() -> None:
+    parser = make("grok", grok=[{"pattern": "a=%{N:a:int}"}, {"pattern": "b=%{N:b}"}], custom_patterns={"N": "[0-9]+"})
+    assert parser.parse([b"b=2", b"a=1"]) == [{"b": "2"}, {"a": 1}]
+    with pytest.raises(ConfigError, match="sections like"):
+        make("grok", grok=[{"nope": 1}])

@@ -91,3 +91,8 @@ def test_round_trip(doc: dict[str, object]) -> None:
     (out,) = make("json", time_key="").parse([raw])
     assert out == raw
     assert orjson.loads(out) == doc
+
+
+def test_null_options_turn_every_line_into_a_dict() -> None:
+    out = make("json", null_value_pattern="-", time_key="").parse([b'{"a":"-","b":"x"}', b"[]"])
+    assert out[0] == {"a": None, "b": "x"} and isinstance(out[1], ParseFailure)

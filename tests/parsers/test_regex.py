@@ -59,3 +59,13 @@ def test_missing_expression_is_a_config_error() -> None:
 @given(batches(LINES))
 def test_contract(messages: list[bytes]) -> None:
     check_contract(make("regex", expression=EXPR), messages)
+
+
+def test_null_options_and_localtime_spelling() -> None:
+    parser = make("regex", expression=r"(?P<a>\S*) (?P<b>\S*) (?P<c>\S*)", null_empty_string=True,
+                  null_value_pattern="-|N/A", time_key="")
+    assert parser.parse([b"- N/A x-y", b" x "]) == [
+        {"a": None, "b": None, "c": "x-y"}, {"a": None, "b": "x", "c": None}
+    ]
+    local = make("regex", expression=r"(?P<time>.+)", localtime=True, timezone="+02:00")
+    assert local.parse([b"2024-01-02 03:04:05"]) == [{"@timestamp": "2024-01-02T01:04:05Z"}]
