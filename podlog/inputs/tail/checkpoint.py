@@ -62,7 +62,7 @@ class Checkpoints:
             return
         try:
             self.entries = _parse_json(raw) if raw.lstrip()[:1] == b"{" else self._parse_fluentd(raw)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             aside = f"{path}.corrupt-{int(time.time())}"
             try:
                 os.replace(path, aside)

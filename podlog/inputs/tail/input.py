@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+import zlib
 from typing import Any
 
 from podlog.batch import Ack, Batch
@@ -48,6 +49,7 @@ class TailedFile:
         self.skipping = False             # truncate mode: dropping the rest of a cut line
         self.left_at: float | None = None  # when rotation/deletion was seen
         self.at_eof = False
+        self.deleted = False
 
 
 class TailInput(Input):
@@ -196,8 +198,9 @@ class TailInput(Input):
     # --- files -------------------------------------------------------------------------
 
     def _rescan(self, startup: bool) -> None:
+        draining = {t.f.path for t in self.draining}
         for path in scan(self.options.path, self.options.exclude_path):
-            if path not in self.active:
+            if path not in self.active and path not in draining:
                 self._add(path, startup)
 
     def _tag_for(self, path: str) -> str:
@@ -209,6 +212,9 @@ class TailInput(Input):
     def _add(self, path: str, startup: bool) -> TailedFile | None:
         f = Followed.open(path)
         if f is None:
+            return None
+        if any(t.f.key == f.key for t in (*self.active.values(), *self.draining)):
+            f.close()  # a rotated file we already follow, seen again under its new name
             return None
         size = f.size()
         fp_len, fp = fingerprint(f.fd)
@@ -234,8 +240,6 @@ class TailInput(Input):
             return False
         if entry.fp_len:
             head = os.pread(f.fd, entry.fp_len, 0)
-            import zlib
-
             return len(head) == entry.fp_len and zlib.crc32(head) == entry.fp
         return True
 
@@ -250,7 +254,7 @@ class TailInput(Input):
                 self._add(path, startup=False)
             return
         try:
-            truncated = tf.f.truncated()
+            truncated = tf.f.truncated() or self._rewritten(tf)
         except OSError:
             return
         if truncated:
@@ -268,6 +272,15 @@ class TailInput(Input):
         if tf.parts and now - tf.last_data >= self.options.partial_line_timeout:
             self._flush_partial_line(tf)
 
+    def _rewritten(self, tf: TailedFile) -> bool:
+        """copytruncate followed by fast writes can regrow the file past our offset before we look:
+        the first bytes changing tells us anyway."""
+        entry = self.checkpoints.entries.get(tf.f.key)
+        if entry is None or not entry.fp_len or tf.f.pos < entry.fp_len:
+            return False
+        head = os.pread(tf.f.fd, entry.fp_len, 0)
+        return zlib.crc32(head) != entry.fp
+
     def _refresh_fingerprint(self, tf: TailedFile) -> None:
         fp_len, fp = fingerprint(tf.f.fd)
         self.checkpoints.set(tf.f.key, Entry(tf.f.path, tf.cursor.committed, fp_len, fp))
@@ -279,10 +292,13 @@ class TailInput(Input):
             self._flush_codec(tf)
             if self._watcher is not None:
                 self._watcher.unwatch_file(tf.realpath)
+            tf.deleted = os.fstat(tf.f.fd).st_nlink == 0
             tf.f.close()
         if tf.f.fd < 0 and tf.cursor.in_flight == 0:
             self.draining.remove(tf)
-            self.checkpoints.forget(tf.f.key)
+            if tf.deleted:
+                self.checkpoints.forget(tf.f.key)
+            # else: kept, so the file found again under its rotated name resumes at its end
 
     def _finish_eof(self) -> None:
         for tf in self.active.values():

@@ -1,0 +1,103 @@
+"""CRI and docker json-file decoding, straight on the codec (no files, no threads)."""
+
+from __future__ import annotations
+
+import orjson
+
+from podlog.codecs.container import LineCodec, detect_format
+
+
+def decode(codec: LineCodec, lines: list[bytes], base: int = 0) -> tuple[list[dict], list[int]]:
+    docs: list[bytes] = []
+    offsets: list[int] = []
+    codec.decode(lines, base, docs, offsets)
+    return [orjson.loads(d) for d in docs], offsets
+
+
+def test_detect() -> None:
+    assert detect_format(b"2024-01-01T00:00:00.1Z stdout F hi") == "cri"
+    assert detect_format(b'{"log":"x\\n","stream":"stdout","time":"t"}') == "docker"
+    assert detect_format(b"Jan  1 00:00:00 host app: hi") == "none"
+    assert detect_format(b'{"level":"info"}') == "none"
+
+
+def test_cri_partials_interleaved_across_streams() -> None:
+    codec = LineCodec("cri")
+    lines = [
+        b"2024-01-01T00:00:00.1Z stdout P out-a ",
+        b"2024-01-01T00:00:00.2Z stderr P err-a ",
+        b"2024-01-01T00:00:00.3Z stdout P out-b ",
+        b"2024-01-01T00:00:00.4Z stderr F err-b",
+        b"2024-01-01T00:00:00.5Z stdout F out-c",
+        b"2024-01-01T00:00:00.6Z stdout F whole",
+    ]
+    records, offsets = decode(codec, lines, base=100)
+    assert [(r["stream"], r["message"]) for r in records] == [
+        ("stderr", "err-a err-b"), ("stdout", "out-a out-b out-c"), ("stdout", "whole")]
+    # each joined record starts where its first fragment started
+    starts = [100]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    assert offsets == [starts[1], starts[0], starts[5]]
+    assert records[0]["@timestamp"] == "2024-01-01T00:00:00.2Z"
+    assert codec.held_from() is None
+
+
+def test_cri_fragment_held_across_reads_blocks_checkpoint() -> None:
+    codec = LineCodec("cri")
+    records, _ = decode(codec, [b"2024-01-01T00:00:00.1Z stdout P first "], base=0)
+    assert records == []
+    assert codec.held_from() == 0
+    records, offsets = decode(codec, [b"2024-01-01T00:00:00.2Z stdout F second"], base=40)
+    assert [r["message"] for r in records] == ["first second"]
+    assert offsets == [0]
+    assert codec.held_from() is None
+
+
+def test_cri_invalid_lines_kept_raw_with_error() -> None:
+    records, _ = decode(LineCodec("cri"), [b"garbage", b'2024" stdout F x', b"2024-01-01T00:00:00Z stdout F"])
+    assert records[0]["message"] == "garbage" and records[0]["parse_error"] == "invalid CRI line"
+    assert records[1]["parse_error"] == "invalid CRI line"
+    assert records[2]["message"] == ""
+
+
+def test_docker_split_lines_joined() -> None:
+    lines = [
+        b'{"log":"part1 ","stream":"stdout","time":"2024-01-01T00:00:00.1Z"}',
+        b'{"log":"oops\\n","stream":"stderr","time":"2024-01-01T00:00:00.2Z"}',
+        b'{"log":"part2\\n","stream":"stdout","time":"2024-01-01T00:00:00.3Z"}',
+        b"not json",
+    ]
+    records, _ = decode(LineCodec("docker"), lines)
+    assert [(r["stream"], r["message"]) for r in records[:2]] == [("stderr", "oops"), ("stdout", "part1 part2")]
+    assert records[2]["parse_error"] == "invalid docker json-file line"
+
+
+def test_invalid_utf8_replaced_and_marked() -> None:
+    records, _ = decode(LineCodec("cri"), [b"2024-01-01T00:00:00Z stdout F caf\xe9 ok"])
+    assert records[0]["message"] == "caf\ufffd ok"
+    assert records[0]["podlog"] == {"invalid_utf8": True}
+    records, _ = decode(LineCodec("none"), [b"\xff\xfe"])
+    assert records[0]["podlog"] == {"invalid_utf8": True}
+
+
+def test_json_lift_splices_and_handles_clashes() -> None:
+    codec = LineCodec("cri", {"kubernetes": {"pod_name": "p"}}, lift_json=True)
+    records, _ = decode(codec, [
+        b'2024-01-01T00:00:00Z stdout F {"level":"info","n":1}',
+        b'2024-01-01T00:00:00Z stdout F {"stream":"mine","x":2}',
+        b'2024-01-01T00:00:00Z stdout F {"broken":',
+        b"2024-01-01T00:00:00Z stdout F plain text",
+        b"2024-01-01T00:00:00Z stdout F {}",
+    ])
+    assert records[0] == {"@timestamp": "2024-01-01T00:00:00Z", "stream": "stdout",
+                          "kubernetes": {"pod_name": "p"}, "level": "info", "n": 1}
+    assert records[1]["stream"] == "stdout" and records[1]["payload"] == {"stream": "mine"} and records[1]["x"] == 2
+    assert records[2]["message"] == '{"broken":' and records[2]["parse_error"].startswith("invalid JSON")
+    assert records[3]["message"] == "plain text" and "parse_error" not in records[3]
+    assert "message" not in records[4]
+
+
+def test_constant_fields_with_percent_signs_survive_templating() -> None:
+    records, _ = decode(LineCodec("cri", {"path": "/var/log/100%.log"}), [b"2024-01-01T00:00:00Z stdout F a%sb"])
+    assert records[0]["path"] == "/var/log/100%.log" and records[0]["message"] == "a%sb"

@@ -1,0 +1,82 @@
+"""Shared helpers: run real `podlog` processes against real files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+PODLOG = [sys.executable, "-m", "podlog"]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def read_ndjson(path: Path) -> list[dict]:
+    """Every complete JSON line of ``path`` (and of ``path``'s directory files, if a directory)."""
+    files = sorted(path.rglob("*.ndjson")) if path.is_dir() else [path] if path.exists() else []
+    out = []
+    for f in files:
+        for line in f.read_bytes().splitlines():
+            if line.strip():
+                out.append(orjson.loads(line))
+    return out
+
+
+class Agent:
+    """A `podlog agent` subprocess."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config = config
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Agent:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([*PODLOG, "agent", "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "ab"), env=env)  # noqa: SIM115
+        return self
+
+    def stop(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        self.proc.terminate()
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def wait(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def agent_factory(tmp_path: Path) -> Callable[[str], Agent]:
+    agents: list[Agent] = []
+
+    def make(config_text: str) -> Agent:
+        cfg = tmp_path / f"agent{len(agents)}.yaml"
+        cfg.write_text(config_text)
+        a = Agent(cfg, tmp_path / "agent.log")
+        agents.append(a)
+        return a
+
+    yield make
+    for a in agents:
+        if a.proc is not None and a.proc.poll() is None:
+            a.proc.kill()
+            a.proc.wait()

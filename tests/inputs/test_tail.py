@@ -1,0 +1,298 @@
+"""The tail input end to end: real files, a real `podlog agent` process, a real NDJSON output."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+from tests.conftest import read_ndjson, wait_for
+
+
+def config(tmp: Path, paths: str, extra: str = "", out: str = "out.ndjson", grace: str = "10s") -> str:
+    return f"""
+agent: {{grace_period: {grace}}}
+sources:
+  - type: tail
+    path: [{paths}]
+    pos_file: {tmp}/pos.json
+    read_from_head: true
+    stat_interval: 0.1s
+    checkpoint_interval: 0.1s
+    rotate_wait: 1s
+    tag: app
+{extra}
+outputs:
+  - type: file
+    path: {tmp}/{out}
+    buffer: {{flush_interval: 0.05s}}
+"""
+
+
+def numbers(records: list[dict]) -> Counter[int]:
+    return Counter(int(r["message"].split()[1]) for r in records if r.get("message", "").startswith("line "))
+
+
+class Writer(threading.Thread):
+    """Writes 'line N' lines fast, rotating the file the way logrotate does."""
+
+    def __init__(self, path: Path, total: int, rotate_every: int, modes: list[str],
+                 caught_up: callable | None = None) -> None:  # type: ignore[valid-type]
+        super().__init__(daemon=True)
+        self.path, self.total, self.rotate_every, self.modes = path, total, rotate_every, modes
+        self.caught_up = caught_up
+        self.rotations = Counter[str]()
+
+    def run(self) -> None:
+        f = open(self.path, "ab")  # noqa: SIM115
+        for i in range(self.total):
+            f.write(b"line %d %s\n" % (i, b"x" * (i % 50)))
+            if i % 100 == 99:
+                f.flush()
+                time.sleep(0.002)  # ~50k lines/s: fast, and a rotation every ~0.15 s
+            if i and i % self.rotate_every == 0:
+                f.flush()
+                mode = self.modes[(i // self.rotate_every) % len(self.modes)]
+                self.rotations[mode] += 1
+                if mode == "rename":
+                    f.close()
+                    os.replace(self.path, f"{self.path}.{i}")
+                    f = open(self.path, "ab")  # noqa: SIM115
+                else:
+                    # logrotate copytruncate runs when the agent has long caught up; the copy is not followed
+                    assert self.caught_up is not None
+                    self.caught_up(i + 1)
+                    shutil.copyfile(self.path, self.path.with_name(f"copy.{i}"))
+                    f.truncate(0)
+                    f.seek(0)
+        f.close()
+
+
+def test_rotation_while_writing_fast_every_line_exactly_once(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "app.log"
+    log.touch()
+    out = tmp_path / "out.ndjson"
+    # renamed files match the glob too: one renamed twice between two looks is still found.
+    # copytruncate copies must not match it (they would be new files with old content).
+    agent = agent_factory(config(tmp_path, f"{log}*")).start()
+    total = 60_000
+
+    def caught_up(n: int) -> None:
+        assert wait_for(lambda: len(read_ndjson(out)) >= n, timeout=60), "agent did not catch up"
+
+    writer = Writer(log, total, rotate_every=7_000, modes=["rename", "copytruncate", "rename", "rename"],
+                    caught_up=caught_up)
+    writer.start()
+    writer.join(120)
+    assert wait_for(lambda: len(read_ndjson(out)) >= total, timeout=60)
+    time.sleep(0.5)
+    assert agent.stop() == 0
+    seen = numbers(read_ndjson(out))
+    assert writer.rotations["rename"] >= 4 and writer.rotations["copytruncate"] >= 2
+    assert set(seen) == set(range(total)), f"missing: {sorted(set(range(total)) - set(seen))[:10]}"
+    assert max(seen.values()) == 1, f"duplicates: {[n for n, c in seen.items() if c > 1][:10]}"
+
+
+def test_kill_9_and_restart_loses_nothing(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "app.log"
+    out = tmp_path / "out.ndjson"
+    cfg = config(tmp_path, str(log))
+    total, rate = 30_000, 5_000  # lines/s
+    stop = threading.Event()
+
+    def write() -> None:
+        with open(log, "ab") as f:
+            for i in range(total):
+                f.write(b"line %d\n" % i)
+                if i % 250 == 249:
+                    f.flush()
+                    time.sleep(250 / rate)
+        stop.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    rng = random.Random(7)
+    kills = 0
+    agent = agent_factory(cfg).start()
+    while not stop.is_set():
+        time.sleep(rng.uniform(0.3, 1.2))
+        agent.kill()
+        kills += 1
+        agent = agent_factory(cfg).start()
+    assert wait_for(lambda: len(numbers(read_ndjson(out))) >= total, timeout=60)
+    time.sleep(0.5)
+    assert agent.stop() == 0
+    seen = numbers(read_ndjson(out))
+    assert set(seen) == set(range(total))
+    dups = sum(c - 1 for c in seen.values())
+    # Duplicates only from what was written out but not yet checkpointed: at most ~a second of lines per kill.
+    assert dups <= kills * rate, (dups, kills)
+
+
+def test_sigterm_flushes_and_checkpoints_so_a_restart_sends_nothing_twice(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(5000)))
+    out = tmp_path / "out.ndjson"
+    cfg = config(tmp_path, str(log))
+    agent = agent_factory(cfg).start()
+    assert wait_for(lambda: len(read_ndjson(out)) >= 5000)
+    assert agent.stop() == 0
+    pos = orjson.loads((tmp_path / "pos.json").read_bytes())
+    assert [e["offset"] for e in pos["files"].values()] == [log.stat().st_size]
+    with open(log, "ab") as f:
+        f.write(b"".join(b"line %d\n" % i for i in range(5000, 6000)))
+    agent = agent_factory(cfg).start()
+    assert wait_for(lambda: len(read_ndjson(out)) >= 6000)
+    time.sleep(0.3)
+    assert agent.stop() == 0
+    seen = numbers(read_ndjson(out))
+    assert set(seen) == set(range(6000)) and max(seen.values()) == 1
+
+
+def test_corrupt_or_truncated_checkpoint_warns_and_restarts_safely(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(100)))
+    out = tmp_path / "out.ndjson"
+    for bad in (b'{"version": 1, "files": {"1:2": {"path": "x", "off', b"\x00\xff garbage \x01", b'{"files": 3}'):
+        (tmp_path / "pos.json").write_bytes(bad)
+        if out.exists():
+            out.unlink()
+        # read_from_head false: with a corrupt pos_file podlog still reads from the head (duplicates, not loss)
+        agent = agent_factory(config(tmp_path, str(log)).replace("read_from_head: true", "read_from_head: false"))
+        agent.start()
+        assert wait_for(lambda: len(read_ndjson(out)) >= 100)
+        assert agent.stop() == 0
+        assert set(numbers(read_ndjson(out))) == set(range(100))
+        text = agent.log.read_text()
+        assert "is corrupt" in text and "read from the head" in text
+        assert list(tmp_path.glob("pos.json.corrupt-*"))
+        assert orjson.loads((tmp_path / "pos.json").read_bytes())["version"] == 1
+
+
+def test_inode_reuse_is_not_mistaken_for_the_known_file(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"line %d old\n" % i for i in range(50)))
+    out = tmp_path / "out.ndjson"
+    cfg = config(tmp_path, str(log))
+    agent = agent_factory(cfg).start()
+    assert wait_for(lambda: len(read_ndjson(out)) >= 50)
+    assert agent.stop() == 0
+    # Same path, same size or larger, different content: a checkpoint by inode alone would skip these.
+    content = b"".join(b"line %d new\n" % i for i in range(50, 120))
+    tmp = tmp_path / "new.tmp"
+    tmp.write_bytes(content)
+    st = log.stat()
+    os.replace(tmp, log)
+    if log.stat().st_ino != st.st_ino:  # simulate reuse: rewrite in place keeps the inode
+        with open(log, "r+b") as f:
+            f.write(content)
+    agent = agent_factory(cfg).start()
+    assert wait_for(lambda: len(read_ndjson(out)) >= 120)
+    assert agent.stop() == 0
+    assert set(numbers(read_ndjson(out))) == set(range(120))
+
+
+def test_ten_megabyte_line_split_and_marked(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "big.log"
+    big = bytes(random.Random(1).choice(b"abcdefghij") for _ in range(10 * 1024 * 1024))
+    log.write_bytes(b"line 0\n" + big + b"\nline 1\n")
+    out = tmp_path / "out.ndjson"
+    agent = agent_factory(config(tmp_path, str(log), extra="    max_line_size: 1MiB")).start()
+    assert wait_for(lambda: numbers(read_ndjson(out)).get(1) == 1, timeout=60)
+    assert agent.stop() == 0
+    records = read_ndjson(out)
+    pieces = [r for r in records if "podlog" in r]
+    assert [p["podlog"]["split"] for p in pieces] == list(range(10))
+    assert "".join(p["message"] for p in pieces).encode() == big
+    assert [r["message"] for r in records if "podlog" not in r] == ["line 0", "line 1"]
+
+
+def test_long_line_truncate_mode(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "big.log"
+    log.write_bytes(b"line 0\n" + b"y" * 300_000 + b"\nline 1\n")
+    out = tmp_path / "out.ndjson"
+    extra = "    max_line_size: 64KiB\n    max_line_action: truncate"
+    agent = agent_factory(config(tmp_path, str(log), extra=extra)).start()
+    assert wait_for(lambda: numbers(read_ndjson(out)).get(1) == 1, timeout=30)
+    assert agent.stop() == 0
+    records = read_ndjson(out)
+    assert [r["message"] for r in records if "podlog" not in r] == ["line 0", "line 1"]
+    cut = [r for r in records if "podlog" in r]
+    assert len(cut) == 1 and cut[0]["podlog"] == {"truncated": True} and len(cut[0]["message"]) == 64 * 1024
+
+
+def test_invalid_utf8_and_last_line_without_newline(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"line 0 caf\xe9\nline 1 no newline yet")
+    out = tmp_path / "out.ndjson"
+    extra = "    partial_line_timeout: 1s"
+    agent = agent_factory(config(tmp_path, str(log), extra=extra)).start()
+    assert wait_for(lambda: len(read_ndjson(out)) >= 1)
+    time.sleep(0.3)
+    assert len(read_ndjson(out)) == 1  # the unfinished line is held...
+    assert wait_for(lambda: len(read_ndjson(out)) >= 2, timeout=10)  # ...until the timeout
+    assert agent.stop() == 0
+    first, second = read_ndjson(out)
+    assert first["message"] == "line 0 caf\ufffd" and first["podlog"] == {"invalid_utf8": True}
+    assert second["message"] == "line 1 no newline yet"
+
+
+def test_cri_files_with_partials_across_reads_and_kubernetes_metadata(tmp_path: Path, agent_factory) -> None:
+    d = tmp_path / "containers"
+    d.mkdir()
+    name = "web-7d4b9c_shop_nginx-" + "a" * 64 + ".log"
+    log = d / name
+    big = "z" * 70_000  # a fragment longer than one 64 KiB read
+    log.write_text(
+        f"2024-01-01T00:00:00.1Z stdout P {big}\n"
+        "2024-01-01T00:00:00.2Z stderr F an error\n"
+        "2024-01-01T00:00:00.3Z stdout F  end\n"
+    )
+    out = tmp_path / "out.ndjson"
+    agent = agent_factory(config(tmp_path, f"{d}/*.log", extra="    parser: json")).start()
+    assert wait_for(lambda: len(read_ndjson(out)) >= 2)
+    assert agent.stop() == 0
+    err, joined = read_ndjson(out)
+    assert err["message"] == "an error" and err["stream"] == "stderr"
+    assert joined["message"] == big + " end"
+    assert joined["kubernetes"] == {"pod_name": "web-7d4b9c", "namespace_name": "shop", "container_name": "nginx",
+                                    "container_id": "a" * 64}
+
+
+def test_bad_config_names_file_line_and_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("sources:\n  - type: tail\n    path: [/x]\n    rotate_wait: soon\noutputs: []\n")
+    r = subprocess.run([sys.executable, "-m", "podlog", "agent", "-c", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert f"{cfg}:4: sources[0].rotate_wait: expected a duration" in r.stderr
+    cfg.write_text("sources:\n  - type: tail\n    path: [/x]\n    red_from_head: true\n")
+    r = subprocess.run([sys.executable, "-m", "podlog", "check", "-c", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 2 and f"{cfg}:4: sources[0].red_from_head: unknown option (did you mean" in r.stderr
+
+
+def test_sigterm_exits_within_grace_even_with_a_dead_output(tmp_path: Path, agent_factory) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"line 0\n")
+    blocked = tmp_path / "ro"
+    blocked.mkdir()
+    target = blocked / "file-not-dir"
+    target.write_text("")
+    # the output path is below a regular file: every write fails and is retried
+    cfg = config(tmp_path, str(log), out="ro/file-not-dir/out.ndjson", grace="2s")
+    agent = agent_factory(cfg).start()
+    time.sleep(1.5)
+    start = time.monotonic()
+    agent.proc.send_signal(signal.SIGTERM)
+    assert agent.proc.wait(15) == 0
+    assert time.monotonic() - start < 8
+    pos = orjson.loads((tmp_path / "pos.json").read_bytes())
+    assert [e["offset"] for e in pos["files"].values()] == [0]  # nothing acknowledged, nothing committed
