@@ -78,16 +78,15 @@ class AccessLogParser(Parser):
                 or (n == 9 and nginx and not q[8] and q[6] == " " and q[4] == " ")
                 or n == 3
             ):
-                head = q[0]  # 'remote ident user [time] '
-                i = head.find(" [")
-                h = head[:i].split(" ")
-                r = q[1].split(" ")  # method path protocol
+                h = q[0].split(" ", 3)  # remote, ident, user, '[time] '
+                r = q[1].split(" ")  # method, path, protocol
                 c = q[2].split(" ")  # '', status, size, ''
                 if (
-                    i > 0 and len(h) == 3 and len(r) == 3 and len(c) == (4 if n > 3 else 3) and head[-2:] == "] "
-                    and r[0] and r[1] and not c[0] and (n == 3 or not c[3]) and not (escapes and "\\" in line)
+                    len(h) == 4 and len(r) == 3 and len(c) == (4 if n > 3 else 3) and h[3][:1] == "["
+                    and h[3][-2:] == "] " and r[0] and r[1] and not c[0] and (n == 3 or not c[3])
+                    and not (escapes and "\\" in line)
                 ):
-                    t = head[i + 2:-2]
+                    t = h[3][1:-2]
                     tkey = "time"
                     if inline:
                         ts = cached(t)
@@ -135,7 +134,7 @@ class AccessLogParser(Parser):
     def _slow(self, line: str) -> Parsed:
         m = self.slow.match(line)
         if m is None:
-            return ParseFailure(f"not a {self.name} access log line")
+            return ParseFailure(f"does not match the {self.name} access log format")
         g = m.groupdict()
         if self.nginx:
             rec: dict[str, Any] = {"remote": g["remote"], "host": g["host"]}

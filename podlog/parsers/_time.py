@@ -67,6 +67,9 @@ class TimeOptions(Options):
     utc = Option("bool", True, doc="A time without an offset is UTC; false: the agent's local time.")
     localtime = Option("bool", False, doc="Fluentd's spelling of utc: false (a time without an offset is local).")
     timezone = Option("str", "", doc="Fixed offset such as +08:00 for times without one; overrides utc.")
+    estimate_current_event = Option(
+        "bool", True, doc="Accepted for Fluentd configs: a record without a time always gets the read time."
+    )
 
 
 def default_offset(options: Any) -> int | None:
