@@ -25,7 +25,7 @@ _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
 # Some month names in the grok library are German (Mär, Mai, Okt, Dez).
 _MONTHS.update({"mär": 3, "mrz": 3, "mai": 5, "okt": 10, "dez": 12})
 
-# strftime code -> regex; names are the fields _fields_to_utc reads.
+# strftime code -> regex; the group names are what _from_fields reads.
 _CODES = {
     "Y": r"(?P<Y>[0-9]{4})", "y": r"(?P<y>[0-9]{2})", "C": r"[0-9]{2}",
     "m": r"(?P<m>[0-9]{1,2})", "d": r"(?P<d>[0-9]{1,2})", "e": r" ?(?P<d>[0-9]{1,2})",
@@ -159,7 +159,8 @@ class TimeParser:
     """Value -> RFC 3339 UTC string, or None when it does not parse.
 
     Callers look ``cache`` up inline (the hot path) and call the parser on a miss;
-    the parser fills the cache. Failures are cached as ``""``.
+    the parser fills the cache, failures as ``""``. RFC 3339 values skip that
+    cache: they are cached per second instead, the fraction added each time.
     """
 
     def __init__(self, time_format: str = "", time_type: str = "string", offset: int | None = 0) -> None:
@@ -169,11 +170,8 @@ class TimeParser:
         self.seconds: dict[tuple[str, str, str | None], str] = {}
         self.offset = offset
         self.numeric = time_type in ("unixtime", "float")
-        auto = time_format.strip().lower() in ("", "iso8601", "rfc3339")
-        self.formats = [] if auto else [_compile_format(time_format)]
-        self.auto = auto
-        if auto:
-            self.formats = [_compile_format(f) for f in _AUTO_FORMATS]
+        self.auto = time_format.strip().lower() in ("", "iso8601", "rfc3339")
+        self.formats = [_compile_format(f) for f in (_AUTO_FORMATS if self.auto else (time_format,))]
 
     @classmethod
     def from_options(cls, options: Any) -> TimeParser:
@@ -252,7 +250,7 @@ class TimeParser:
             h, mi, s = (clock + ":00").split(":")[:3]
             offset = self.offset if zone is None else parse_offset(zone)
             prefix = self._to_utc(int(y), int(mo), int(d), int(h), int(mi), int(s), 0, offset)[:-1]
-        except (ValueError, OverflowError):
+        except (ValueError, OverflowError, OSError):
             prefix = ""
         self.seconds[(date, clock, zone)] = prefix
         return prefix

@@ -25,7 +25,7 @@ class Apache2Parser(AccessLogParser):
     aliases: ClassVar[tuple[str, ...]] = ("apache", "httpd")
     nginx: ClassVar[bool] = False
     slow: ClassVar[re.Pattern[str]] = re.compile(
-        r"(?P<host>[^ ]*) [^ ]* (?P<user>.*?) \[(?P<time>[^\]]*)\] "
+        r"(?P<host>[^ ]*) [^ ]* (?P<user>(?:[^ ]| (?!\[))*) \[(?P<time>[^\]]*)\] "
         rf'"(?:(?P<method>[^ "]+)(?: +(?P<path>{_QUOTED}?)(?: +[^ "]*)?)?)?" '
         r'(?P<code>[^ "]+) (?P<size>[^ "]+)'
         rf'(?: "(?P<referer>{_QUOTED})" "(?P<agent>{_QUOTED})")? *'

@@ -24,7 +24,7 @@ class NginxParser(AccessLogParser):
     name: ClassVar[str] = "nginx"
     nginx: ClassVar[bool] = True
     slow: ClassVar[re.Pattern[str]] = re.compile(
-        r'(?P<remote>[^ ]*) (?P<host>[^ ]*) (?P<user>.*?) \[(?P<time>[^\]]*)\] '
+        r'(?P<remote>[^ ]*) (?P<host>[^ ]*) (?P<user>(?:[^ ]| (?!\[))*) \[(?P<time>[^\]]*)\] '
         r'"(?:(?P<method>[^ "]+)(?: +(?P<path>[^"]*?)(?: +[^ "]*)?)?)?" '
         r'(?P<code>[^ "]+) (?P<size>[^ "]+)'
         r'(?: "(?P<referer>[^"]*)" "(?P<agent>[^"]*)"'
