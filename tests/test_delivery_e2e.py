@@ -204,6 +204,25 @@ def test_sink_outage_pauses_inputs_and_loses_nothing(tmp_path: Path, sink: HttpS
           f"duplicates {sink.duplicates()}")
 
 
+def test_drop_oldest_chunk_counts_every_drop(tmp_path: Path, sink: HttpSink, cleanup: list[Agent]) -> None:
+    agent = Agent(tmp_path, sink, {"type": "memory", "total_limit_size": 32 * 1024, "chunk_limit_size": 8 * 1024,
+                                   "overflow_action": "drop_oldest_chunk"})
+    cleanup.append(agent)
+    sink.down()
+    writer = Writer(agent.logs / "app.log")
+    writer.write(5000)  # ~280 KB into a 32 KiB buffer
+    agent.start().wait_up()
+    wait_for(lambda: agent.status().get("ledger", {}).get("app", {}).get("read") == 5000, 10)
+    sink.up()
+    wait_for(lambda: agent.status()["ledger"]["app"]["buffered"] == 0, 20)
+    row = agent.status()["ledger"]["app"]
+    dropped = agent.metric("podlog_output_records_total", output="sink", status="dropped")
+    assert row["dropped"]["buffer_overflow"] == dropped > 0
+    assert row["delivered"] == len(sink.unique()) == 5000 - dropped  # every line: delivered or counted
+    assert sink.unique() <= writer.expected() and sink.duplicates() == 0
+    assert agent.term() == 0
+
+
 def test_kill9_during_flushes_with_file_buffer(tmp_path: Path, sink: HttpSink, cleanup: list[Agent]) -> None:
     rng = random.Random(int(os.environ.get("PODLOG_KILL_SEED", "7")))
     sink.delay = 0.02  # every flush takes a while: kills land inside flushes

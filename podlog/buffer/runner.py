@@ -44,6 +44,27 @@ def make_buffer(name: str, options: BufferOptions, data_dir: str, shared: Shared
     return FileBuffer(options, path, shared, replay=False)
 
 
+def _split(batch: Batch, limit: int) -> list[Batch]:
+    """Parts of at most ``limit`` bytes (a single larger record stays whole), sharing the batch's ack."""
+    docs = batch.docs
+    if limit <= 0 or sum(map(len, docs)) + len(docs) <= limit:
+        return [batch]
+    parts: list[Batch] = []
+    start = size = 0
+    for i, doc in enumerate(docs):
+        if size and size + len(doc) + 1 > limit:
+            parts.append(_part(batch, start, i))
+            start, size = i, 0
+        size += len(doc) + 1
+    parts.append(_part(batch, start, len(docs)))
+    return parts
+
+
+def _part(batch: Batch, start: int, end: int) -> Batch:
+    offsets = batch.offsets[start:end] if batch.offsets is not None else None
+    return Batch(batch.tag, docs=batch.docs[start:end], ack=batch.ack, source=batch.source, offsets=offsets)
+
+
 class OutputRunner:
     """The engine side of an output: plugins only write chunks and say what happened."""
 
@@ -88,20 +109,30 @@ class OutputRunner:
             self._threads.append(t)
 
     def submit(self, batch: Batch) -> None:
-        """Hold the batch until delivered (or durably buffered); blocks while the buffer is full."""
+        """Hold the batch until delivered (or durably buffered); blocks while the buffer is full.
+
+        A batch bigger than ``chunk_limit_size`` is cut into parts sharing its ack, so chunks
+        and the buffer's total stay within their limits whatever an input hands over.
+        """
+        for part in _split(batch, self.options.chunk_limit_size):
+            if not self._submit(part):
+                return  # shutting down: the rest is not acknowledged either
+
+    def _submit(self, batch: Batch) -> bool:
         batch.ack.retain()
         try:
             self.buffer.put(batch)
         except BufferClosed:
             # Shutting down: never acked, so its offsets are not committed and it is read again.
-            return
+            return False
         except BufferOverflow as exc:
             self._give_up_batch(batch, f"buffer_overflow: {exc}")
-            return
+            return True
         finally:
             self._gauges()
         if self.buffer.durable:
             batch.ack.release()  # safely on disk: the input may checkpoint past it
+        return True
 
     def _give_up_batch(self, batch: Batch, reason: str) -> None:
         """overflow_action throw_exception: the batch is refused, counted as dropped, and acked."""
@@ -245,6 +276,8 @@ class OutputRunner:
 
     def drain(self, deadline: float) -> bool:
         """Flush everything staged; True if the buffer emptied before ``deadline``."""
+        if not self.options.flush_at_shutdown:
+            deadline = time.monotonic()  # leave it: a file buffer keeps it, a memory buffer's lines are re-read
         self._deadline = deadline
         self._flush_all = True
         while time.monotonic() < deadline:

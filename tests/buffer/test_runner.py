@@ -133,3 +133,14 @@ def test_backoff_is_capped_and_jittered() -> None:
     waits = [policy.wait(n) for n in range(1, 10)]
     assert all(0 < w <= 8 for w in waits) and waits[-1] >= 4
     assert policy.give_up(1, 72 * 3600) and not RetryPolicy(opts(retry_forever=True)).give_up(99, 1e9)
+
+
+def test_big_batch_split_to_chunk_limit_shares_one_ack(tmp_path: Path) -> None:
+    out = Scripted([])
+    runner, ledger, _ = make(tmp_path, out, chunk_limit_size=100)
+    settled = submit(runner, ledger, *[f"{i:02d}" + "x" * 30 for i in range(10)])  # 10 x 42 bytes
+    wait_for(lambda: settled == [0])
+    assert all(sum(len(d) + 1 for d in docs) <= 100 for docs in out.seen)
+    assert [orjson.loads(d)["m"][:2] for docs in out.seen for d in docs] == [f"{i:02d}" for i in range(10)]
+    assert ledger.snapshot()["src"]["delivered"] == 10
+    runner.stop()
