@@ -160,7 +160,7 @@ class Engine:
             runner = OutputRunner(spec.id or name, output, options, self.metrics,  # type: ignore[arg-type]
                                   self.ledger, self.config.agent.data_dir, self.shared_limit)
         except (ValueError, OSError) as exc:
-            raise ConfigError(where, f"buffer: {exc}") from None
+            raise ConfigError(where, str(exc)) from None
         self.runners.append(runner)
         return runner
 
