@@ -39,6 +39,8 @@ def make_buffer(name: str, options: BufferOptions, data_dir: str, shared: Shared
     if options.type != "file":
         return MemoryBuffer(options, shared)
     path = options.path or (os.path.join(data_dir, "buffer", _safe(name)) if data_dir else "")
+    if "*" in os.path.basename(path):  # Fluentd's /var/log/fluent/buf/es.*.buffer: its directory is ours
+        path = os.path.dirname(path)
     if not path:
         raise ValueError(f"output {name}: a file buffer needs buffer.path or agent.data_dir")
     return FileBuffer(options, path, shared, replay=False)
