@@ -45,8 +45,9 @@ class Agent:
 
     def start(self) -> Agent:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([*PODLOG, "agent", "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log, "ab"), env=env)  # noqa: SIM115
+        with open(self.log, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen([*PODLOG, "agent", "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                         stderr=log, env=env)
         return self
 
     def stop(self, timeout: float = 30) -> int:
