@@ -4,6 +4,10 @@ Most JSON logs need no change, so a validated line is handed back as the
 original bytes and the record builder splices it into the output document:
 nothing is decoded into Python objects or encoded again. Only lines whose
 keys need work (the time key, ``types``) become dicts.
+
+Known gap: the key-only validation does not range-check numbers, so a line
+holding ``1e999`` is passed on as bytes; a decoder that refuses infinities
+(orjson) rejects it later, msgspec reports a ValidationError.
 """
 
 from __future__ import annotations
@@ -37,10 +41,7 @@ class JsonParser(Parser):
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         self.finish = Finisher(options)
-        # Keys that force a dict. Their quoted form is searched in the raw line first:
-        # a line that holds it skips the key scan and is decoded once.
         self.keys = frozenset(self.finish.typed_keys | ({options.time_key} if options.time_key else set()))
-        self.needles = tuple(msgspec.json.encode(k) for k in self.keys)
         self.always_dict = self.finish.nulls  # null options may touch any value
 
     def parse(self, messages: list[bytes]) -> list[Parsed]:
@@ -49,25 +50,31 @@ class JsonParser(Parser):
         keys_of = _KEYS.decode
         decode = _ANY.decode
         keys = self.keys
-        needles = self.needles
-        needle = needles[0] if len(needles) == 1 else None
+        # Lines of one stream look alike: after a line that needed a dict, decode
+        # the next one fully straight away instead of validating it twice.
+        expect_dict = False
         out: list[Parsed] = []
         append = out.append
         for raw in messages:
             try:
-                if (needle in raw) if needle is not None else any(n in raw for n in needles):
+                if expect_dict:
                     obj = decode(raw)
-                    append(obj if type(obj) is dict else ParseFailure("not a JSON object"))
+                    if type(obj) is not dict:
+                        append(ParseFailure("not a JSON object"))
+                    elif keys.isdisjoint(obj):
+                        expect_dict = False
+                        append(raw if raw[0] == 0x7B and raw[-1] == 0x7D else raw.strip(_WHITESPACE))
+                    else:
+                        append(obj)
                     continue
                 fields = keys_of(raw)
                 if not raw.isascii():
                     raw.decode("utf-8")  # Raw values are not checked for UTF-8; splicing needs it
                 if keys and not keys.isdisjoint(fields):
-                    append(decode(raw))  # a key written with escapes, like "ti\u006de"
+                    expect_dict = True
+                    append(decode(raw))
                     continue
-                if raw[:1] != b"{" or raw[-1:] != b"}":
-                    raw = raw.strip(_WHITESPACE)
-                append(raw)
+                append(raw if raw[0] == 0x7B and raw[-1] == 0x7D else raw.strip(_WHITESPACE))
             except (_DecodeError, UnicodeDecodeError):
                 append(_as_dict(raw))
             except Exception as exc:  # never let one line break the batch

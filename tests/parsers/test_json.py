@@ -96,3 +96,12 @@ def test_round_trip(doc: dict[str, object]) -> None:
 def test_null_options_turn_every_line_into_a_dict() -> None:
     out = make("json", null_value_pattern="-", time_key="").parse([b'{"a":"-","b":"x"}', b"[]"])
     assert out[0] == {"a": None, "b": "x"} and isinstance(out[1], ParseFailure)
+
+
+def test_mixed_batch_switches_between_bytes_and_dicts() -> None:
+    lines = [LINES[1], LINES[0], LINES[1], LINES[1], b" " + LINES[0], b"[]", LINES[1], b"{bad", LINES[0]]
+    out = make("json").parse(lines)
+    assert [type(r).__name__ for r in out] == [
+        "dict", "bytes", "dict", "dict", "bytes", "ParseFailure", "dict", "ParseFailure", "bytes"
+    ]
+    assert out[4] == LINES[0]
