@@ -349,12 +349,16 @@ class LineCodec:
 
     def _apply_parsed(self, record: dict[str, Any], result: Any, text: str) -> None:
         if isinstance(result, bytes):
-            result = _LOADS(result)
+            try:
+                result = _LOADS(result)
+            except orjson.JSONDecodeError as exc:  # e.g. 1e999: valid for the key check, not for orjson
+                result = None
+                record["parse_error"] = f"invalid JSON: {exc.msg}"
         if isinstance(result, dict):
             _merge(record, result)
         else:
             record[self.message_key] = text
-            record["parse_error"] = getattr(result, "reason", str(result))
+            record.setdefault("parse_error", getattr(result, "reason", str(result)))
 
     # --- end of input ----------------------------------------------------------------
 
