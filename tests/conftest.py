@@ -29,7 +29,9 @@ def read_ndjson(path: Path) -> list[dict]:
     files = sorted(path.rglob("*.ndjson")) if path.is_dir() else [path] if path.exists() else []
     out = []
     for f in files:
-        for line in f.read_bytes().splitlines():
+        data = f.read_bytes()
+        # A line still being written (no newline yet) is not a record yet: writes are not atomic for readers.
+        for line in data[: data.rfind(b"\n") + 1].splitlines():
             if line.strip():
                 out.append(orjson.loads(line))
     return out

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.conftest import read_ndjson
 from tests.drivers.http_sink import HttpSink, free_port
 
 pytestmark = pytest.mark.slow
@@ -284,8 +285,8 @@ def test_permanent_errors_dead_lettered_and_counted(tmp_path: Path, sink: HttpSi
     poison = {m for m in lines if "POISON" in m}
     agent.start().wait_up()
     dead = agent.data / "deadletter" / "sink.ndjson"
-    wait_for(lambda: sink.total + (len(dead.read_bytes().splitlines()) if dead.exists() else 0) >= 1000, 20)
-    entries = [orjson.loads(x) for x in dead.read_bytes().splitlines()]
+    wait_for(lambda: sink.total + len(read_ndjson(dead)) >= 1000, 20)
+    entries = read_ndjson(dead)
     assert {e["record"]["message"] for e in entries} == poison
     assert all(e["reason"].startswith("HTTP 400") and e["output"] == "sink" and e["tag"] == "app"
                for e in entries)
