@@ -38,7 +38,7 @@ _COSMETIC = ("@log_level",)  # accepted everywhere, no effect on what is deliver
 # Legacy source-level parse params that belong in the parser (Fluentd's v0.12 compat does the same).
 _LEGACY_PARSE = ("time_format", "time_key", "keep_time_key", "types", "time_type", "timezone", "localtime",
                  "utc", "null_value_pattern", "null_empty_string", "estimate_current_event")
-_MULTI = ("regexp", "exclude", "and", "or", "pattern", "server", "rule")  # repeatable sections -> lists
+_MULTI = ("regexp", "exclude", "and", "or", "pattern", "server", "rule", "grok")  # repeatable sections -> lists
 _SYSTEM_HARMLESS = (
     "suppress_repeated_stacktrace", "emit_error_log_interval", "suppress_config_dump", "ignore_repeated_log_interval",
     "ignore_same_log_interval", "log_event_verbose", "process_name", "strict_config_value", "dir_permission",
