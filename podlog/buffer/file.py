@@ -2,6 +2,10 @@
 
 One file per chunk, ``<created_ns>-<seq>.chunk``: a JSON header line
 (``{"podlog_chunk":1,"tag":...,"created":...}``) then the records as NDJSON.
+Each batch starts with a ``#`` line; one whose records know where they came
+from (file identity and offsets) carries ``#{"source":...,"offsets":[...]}``, so a replayed
+chunk still yields the same idempotent document ids (Elasticsearch ``_id``)
+and a crash between a partial delivery and its retry creates no duplicate.
 A put appends the batch's documents and, with ``fsync always``, fsyncs before
 returning; only then does the runner acknowledge the input, so the durable
 write *is* the ack and the tail checkpoint may move past those lines. A
@@ -123,7 +127,7 @@ class FileBuffer(MemoryBuffer):
             _unlink(path)
             return None
         chunk = FileChunk(str(header["tag"]), time.monotonic(), path)
-        chunk.records = body.count(b"\n")
+        chunk.records = body.count(b"\n") - body.count(b"\n#") - body.startswith(b"#")
         chunk.byte_size = len(body)
         chunk.file_size = end
         chunk.sources["(replayed)"] = chunk.records
@@ -157,7 +161,7 @@ class FileBuffer(MemoryBuffer):
 
     def _append(self, chunk: Chunk, batch: Batch, size: int) -> Chunk:
         assert isinstance(chunk, FileChunk)
-        data = b"\n".join(batch.docs) + b"\n"
+        data = _origin_line(batch) + b"\n".join(batch.docs) + b"\n"
         holder = [chunk]
 
         def attempt() -> None:
@@ -238,8 +242,7 @@ class FileBuffer(MemoryBuffer):
         with open(chunk.path, "rb") as f:
             data = f.read(chunk.file_size)
         body = data[data.find(b"\n") + 1 :]
-        docs = body.split(b"\n")[: chunk.records]
-        chunk.batches = [Batch(chunk.tag, docs=docs, ack=Ack())]  # acked already at put: no-op ack
+        chunk.batches = _batches(chunk.tag, body.split(b"\n")[:-1])
 
     def done(self, chunk: Chunk) -> None:
         super().done(chunk)
@@ -259,6 +262,44 @@ class FileBuffer(MemoryBuffer):
             for chunk in self._staged.values():
                 if isinstance(chunk, FileChunk):
                     _close(chunk)
+
+
+def _origin_line(batch: Batch) -> bytes:
+    """The ``#`` line that starts each batch: its source and offsets, or bare when it has none."""
+    if batch.source is None or batch.offsets is None or len(batch.offsets) != len(batch):
+        return b"#\n"
+    return b"#" + orjson.dumps({"source": batch.source, "offsets": batch.offsets}) + b"\n"
+
+
+def _batches(tag: str, lines: list[bytes]) -> list[Batch]:
+    """Chunk lines back into batches; each ``#`` line starts one with its source and offsets.
+
+    The acks are no-ops: these records were acknowledged to their inputs when written.
+    """
+    out: list[Batch] = []
+    docs: list[bytes] = []
+    origin: dict[str, object] = {}
+
+    def close() -> None:
+        if docs:
+            offsets = origin.get("offsets")
+            offsets = offsets[: len(docs)] if isinstance(offsets, list) and len(offsets) >= len(docs) else None
+            source = origin.get("source") if offsets is not None else None
+            out.append(Batch(tag, docs=list(docs), ack=Ack(), source=source, offsets=offsets))  # type: ignore[arg-type]
+        docs.clear()
+
+    for line in lines:
+        if line.startswith(b"#"):
+            close()
+            try:
+                parsed = orjson.loads(line[1:]) if len(line) > 1 else {}
+            except orjson.JSONDecodeError:
+                parsed = {}
+            origin = parsed if isinstance(parsed, dict) else {}
+        elif line:
+            docs.append(line)
+    close()
+    return out
 
 
 def _parse_header(line: bytes) -> dict[str, object] | None:

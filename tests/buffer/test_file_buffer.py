@@ -37,7 +37,7 @@ def test_put_writes_ndjson_and_done_deletes(tmp_path: Path) -> None:
     files = list(tmp_path.glob("*.chunk"))
     assert len(files) == 1
     lines = files[0].read_bytes().splitlines()
-    assert orjson.loads(lines[0])["tag"] == "a" and len(lines) == 3
+    assert orjson.loads(lines[0])["tag"] == "a" and lines[1] == b"#" and len(lines) == 4
     chunk = buf.take(timeout=1)
     assert isinstance(chunk, FileChunk) and messages(chunk) == ["one", "two"]
     buf.done(chunk)
@@ -92,7 +92,7 @@ def test_disk_error_rolls_back_blocks_and_recovers(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(os, "write", real_write)
     buf.close()
     lines = next(tmp_path.glob("*.chunk")).read_bytes().splitlines()[1:]
-    assert [orjson.loads(x)["message"] for x in lines] == ["first", "second"]
+    assert [orjson.loads(x)["message"] for x in lines if x != b"#"] == ["first", "second"]
 
 
 def test_disk_error_put_refused_at_shutdown(tmp_path: Path, monkeypatch: Any) -> None:
@@ -162,3 +162,23 @@ def test_chunk_limit_size_starts_new_chunk(tmp_path: Path) -> None:
         sizes.append(chunk.byte_size)
         buf.done(chunk)
     assert sizes == [80, 80, 40]
+
+
+def test_replay_keeps_sources_and_offsets_for_idempotent_ids(tmp_path: Path) -> None:
+    """Elasticsearch derives document ids from source + offset: a replayed chunk must give the same ones."""
+    buf = FileBuffer(opts(), str(tmp_path))
+    buf.put(Batch("a", docs=[b'{"message":"1"}', b'{"message":"2"}'], source="dev:ino:1", offsets=[0, 10]))
+    buf.put(batch("a", "no origin"))
+    buf.put(Batch("a", docs=[b'{"message":"3"}', b'{"message":"4"}'], source="dev:ino:2", offsets=[5, 15]))
+    newest = sorted(tmp_path.glob("*.chunk"))[-1]
+    data = newest.read_bytes()
+    newest.write_bytes(data[: data.rfind(b'{"message":"4"}') + 5])  # kill -9 in the middle of the last batch
+    buf.close()
+    again = FileBuffer(opts(flush_interval=0), str(tmp_path))
+    assert again.replayed_records == 4
+    chunk = again.take(timeout=1)
+    assert chunk is not None
+    got = [(b.source, b.offsets, [orjson.loads(d)["message"] for d in b.docs]) for b in chunk.batches]
+    assert got == [("dev:ino:1", [0, 10], ["1", "2"]), (None, None, ["no origin"]), ("dev:ino:2", [5], ["3"])]
+    again.done(chunk)
+    again.close()

@@ -100,3 +100,27 @@ def test_tail_to_es_exactly_once_with_429s_and_mapping_conflicts(tmp_path: Path)
         indexed = Counter(d["message"] for d in es.documents("podlog-*"))
         assert set(indexed) == good and max(indexed.values()) == 1
         assert not es.internal_errors
+
+
+
+def test_file_buffer_replay_after_partial_bulk_creates_no_duplicates(tmp_path: Path) -> None:
+    """Half of a chunk indexed, then the agent stops with the chunk in its file buffer: the replay
+    sends the whole chunk again, and the ids kept in the chunk file turn the repeats into 409s."""
+    lines = [b"2024-05-06T07:08:09.%09dZ stdout F " % i + orjson.dumps({"message": f"m{i}"}) for i in range(800)]
+    (tmp_path / "app0.log").write_bytes(b"\n".join(lines) + b"\n")
+    with EsDouble("es8", seed=7) as es:
+        es.reject_ratio_429 = 0.5
+        buffered = config(tmp_path, es, "pos.json").replace("{grace_period: 30s}", "{grace_period: 2s}").replace(
+            "retry_wait: 0.1s", f"type: file, path: {tmp_path / 'buf'}, retry_wait: 60s")
+        run(tmp_path, buffered)
+        assert list((tmp_path / "buf").glob("*.chunk")), "the unfinished chunks must wait in the file buffer"
+        partly = len(es.documents("podlog-*"))
+        assert 0 < partly < len(lines)
+
+        es.reject_ratio_429 = 0.0
+        run(tmp_path, buffered.replace("retry_wait: 60s", "retry_wait: 0.1s"))
+        indexed = Counter(d["message"] for d in es.documents("podlog-*"))
+        assert indexed == Counter(f"m{i}" for i in range(len(lines)))
+        statuses = Counter(s for r in es.bulk_requests for s in r.item_statuses)
+        assert statuses[409] >= partly  # the repeats were refused as existing, and counted delivered
+        assert not list((tmp_path / "buf").glob("*.chunk"))
