@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from podlog.batch import Batch
 from podlog.buffer.memory import SharedLimit
@@ -28,7 +28,7 @@ from podlog.router import Router, TagPattern
 from podlog.telemetry.ledger import Ledger, SourceAck, note_drop
 from podlog.telemetry.metrics import AgentMetrics, StateCollector
 
-__all__ = ["Engine", "build_plugin"]
+__all__ = ["DryRun", "Engine", "Target", "build_plugin"]
 
 log = logging.getLogger("podlog.engine")
 
@@ -52,18 +52,39 @@ def _lag(plugin: Input) -> dict[str, int]:
         return {}
 
 
+class Target(Protocol):
+    """Where routing hands a batch: an OutputRunner, or a dry run's stand-in."""
+
+    def submit(self, batch: Batch) -> None: ...
+
+
+class DryRun(Protocol):
+    """What ``podlog check --input`` plugs in, so a dry run follows the real routing code.
+
+    Outputs become the stand-ins ``target`` returns (no runner, buffer or connection is
+    ever made), and routing reports each drop: ``by`` names the filter, None means no
+    ``<match>`` took the tag.
+    """
+
+    def target(self, spec: PluginSpec, name: str, output: Output) -> Target: ...
+
+    def dropped(self, batch: Batch, n: int, by: str | None) -> None: ...
+
+
 class _Pipeline:
     """Filters and outputs of one section (top level or a label), with cached routing."""
 
     def __init__(
         self,
         filters: list[tuple[TagPattern, Filter, str]],
-        outputs: list[tuple[TagPattern, list[OutputRunner]]],
+        outputs: list[tuple[TagPattern, list[Target]]],
         metrics: AgentMetrics,
+        dry: DryRun | None = None,
     ) -> None:
         self.filters: Router[tuple[Filter, str]] = Router([(p, (f, n)) for p, f, n in filters])
-        self.outputs: Router[list[OutputRunner]] = Router(outputs)
+        self.outputs: Router[list[Target]] = Router(outputs)
         self.metrics = metrics
+        self.dry = dry
 
     def emit(self, batch: Batch) -> None:
         current: Batch | None = batch
@@ -74,17 +95,23 @@ class _Pipeline:
             if current is None or len(current) == 0:
                 self.metrics.filtered.labels(name).inc(before)
                 note_drop(batch, before, "filtered")
+                if self.dry is not None:
+                    self.dry.dropped(batch, before, name)
                 ack.release()
                 return
             if len(current) < before:
                 self.metrics.filtered.labels(name).inc(before - len(current))
                 note_drop(current, before - len(current), "filtered")
+                if self.dry is not None:
+                    self.dry.dropped(current, before - len(current), name)
         assert current is not None
         targets = self.outputs.first(current.tag)
         if not targets:
             self.metrics.unmatched.labels(current.tag.split(".", 1)[0]).inc(len(current))
             log.warning("no output matches tag %r: %d records dropped", current.tag, len(current))
             note_drop(current, len(current), "unmatched")
+            if self.dry is not None:
+                self.dry.dropped(current, len(current), None)
         else:
             if isinstance(current.ack, SourceAck):
                 current.ack.share = 1.0 / len(targets)  # fan-out: each copy settles its share of a record
@@ -94,8 +121,9 @@ class _Pipeline:
 
 
 class Engine:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, dry: DryRun | None = None) -> None:
         self.config = config
+        self.dry = dry
         self.metrics = AgentMetrics()
         self.ledger = Ledger()
         self.shared_limit = SharedLimit(getattr(config.agent, "total_limit_size", 0))
@@ -142,7 +170,7 @@ class Engine:
             names = [f"{base}.{j}" if len(stores) > 1 else base for j in range(len(stores))]
             runners = [self._runner(store, n) for store, n in zip(stores, names, strict=True)]
             outputs.append((self._pattern(spec), runners))
-        return _Pipeline(filters, outputs, self.metrics)
+        return _Pipeline(filters, outputs, self.metrics, self.dry)
 
     @staticmethod
     def _pattern(spec: PluginSpec) -> TagPattern:
@@ -151,11 +179,13 @@ class Engine:
         except ValueError as exc:
             raise ConfigError(spec.where.child("match"), str(exc)) from None
 
-    def _runner(self, spec: PluginSpec, name: str) -> OutputRunner:
+    def _runner(self, spec: PluginSpec, name: str) -> Target:
         output = build_plugin(spec)
         assert isinstance(output, Output)
         where = spec.buffer_where or spec.where.child("buffer")
         options = BufferOptions.from_mapping(spec.buffer or {}, where, f"{where.path}.")
+        if self.dry is not None:
+            return self.dry.target(spec, spec.id or name, output)
         try:
             runner = OutputRunner(spec.id or name, output, options, self.metrics,  # type: ignore[arg-type]
                                   self.ledger, self.config.agent.data_dir, self.shared_limit)

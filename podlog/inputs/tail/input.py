@@ -203,7 +203,8 @@ class TailInput(Input):
             if path not in self.active and path not in draining:
                 self._add(path, startup)
 
-    def _tag_for(self, path: str) -> str:
+    def tag_for(self, path: str) -> str:
+        """The tag of a file's records: ``*`` in the tag becomes the path with ``/`` as dots."""
         tag = self.options.tag
         if "*" in tag:
             tag = tag.replace("*", path.strip("/").replace("/", "."))
@@ -226,7 +227,7 @@ class TailInput(Input):
         else:
             f.pos = 0
         self.checkpoints.set(f.key, Entry(path, f.pos, fp_len, fp))
-        tf = TailedFile(f, self._tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos))
+        tf = TailedFile(f, self.tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos))
         self.active[path] = tf
         if self._watcher is not None:
             self._watcher.watch_file(tf.realpath)
@@ -330,15 +331,20 @@ class TailInput(Input):
         return True
 
     def _codec(self, tf: TailedFile, first_line: bytes) -> LineCodec:
+        return self.codec_for(tf.f.path, first_line, tf.realpath)
+
+    def codec_for(self, path: str, first_line: bytes, realpath: str | None = None) -> LineCodec:
+        """The envelope codec and parser of one file; public so ``podlog check --input`` decodes sample
+        lines exactly as the loop would."""
         o = self.options
         fmt = o.container_format if o.container_format != "auto" else detect_format(first_line)
         fields: dict[str, Any] = {}
         if o.path_key:
-            fields[o.path_key] = tf.f.path
+            fields[o.path_key] = path
         if o.kubernetes_metadata:
             from podlog.k8s.paths import metadata_from_path
 
-            meta = metadata_from_path(tf.f.path) or metadata_from_path(tf.realpath)
+            meta = metadata_from_path(path) or metadata_from_path(realpath or path)
             if meta:
                 fields["kubernetes"] = meta
         lift, parse = self._parser
