@@ -162,24 +162,28 @@ class OutputRunner:
 
     def _deliver(self, chunk: Chunk) -> None:
         first_try = time.monotonic()
+        settled = 0  # records of this chunk already dead-lettered (refused for good in an earlier attempt)
         while True:
             chunk.attempts += 1
             result = self._write(chunk)
+            if result.rejected:  # final whatever the status: dead-letter now, so a later give-up loses none
+                settled += len(result.rejected)
+                self._dead_letter(chunk, result.rejected, self._shares(chunk), len(result.rejected) / len(chunk))
             if result.status is Status.DELIVERED:
                 self._clear_retry()
-                self._finish(chunk, result)
+                self._finish(chunk, settled)
                 return
             if result.status is Status.REJECTED:
                 self._clear_retry()
                 self.metrics.output_errors.labels(self.name, "permanent").inc()
-                self._reject(chunk, result.reason)
+                self._reject(chunk, result.reason, settled)
                 return
             self.metrics.output_retries.labels(self.name).inc()
             self.metrics.output_retried_records.labels(self.name).inc(len(chunk.docs()))
             self.metrics.output_errors.labels(self.name, "retryable").inc()
             if self.retry.give_up(chunk.attempts, time.monotonic() - first_try):
                 self._clear_retry()
-                self._reject(chunk, f"gave up after {chunk.attempts} attempts: {result.reason}")
+                self._reject(chunk, f"gave up after {chunk.attempts} attempts: {result.reason}", settled)
                 return
             wait = self.retry.wait(chunk.attempts)
             self._retry_attempts, self._retry_at = chunk.attempts, time.monotonic() + wait
@@ -210,21 +214,24 @@ class OutputRunner:
     def _shares(self, chunk: Chunk) -> dict[str, float]:
         return dict(chunk.sources) if isinstance(chunk, FileChunk) else dict(shares(chunk.batches))
 
-    def _finish(self, chunk: Chunk, result: Result) -> None:
-        total = len(chunk)
-        rejected = len(result.rejected)
-        by_source = self._shares(chunk)
-        if rejected:
-            self._dead_letter(chunk, result.rejected, by_source, rejected / max(total, 1))
-        delivered = total - rejected
-        self.metrics.output_records.labels(self.name, "delivered").inc(delivered)
-        self.ledger.add_delivered(by_source, delivered / max(total, 1))
+    def _finish(self, chunk: Chunk, settled: int) -> None:
+        """Every record not dead-lettered was delivered."""
+        self._delivered(chunk, len(chunk) - settled)
         self._release(chunk)
 
-    def _reject(self, chunk: Chunk, reason: str) -> None:
+    def _reject(self, chunk: Chunk, reason: str, settled: int) -> None:
+        """Give up what is still pending; what earlier attempts delivered stays counted as delivered."""
         docs = chunk.docs()
-        self._dead_letter(chunk, [(d, reason) for d in docs], self._shares(chunk), 1.0)
+        total = len(chunk)
+        self._dead_letter(chunk, [(d, reason) for d in docs], self._shares(chunk),
+                          1.0 if chunk.pending is None and not settled else len(docs) / max(total, 1))
+        self._delivered(chunk, total - settled - len(docs))
         self._release(chunk)
+
+    def _delivered(self, chunk: Chunk, n: int) -> None:
+        if n > 0:
+            self.metrics.output_records.labels(self.name, "delivered").inc(n)
+            self.ledger.add_delivered(self._shares(chunk), n / max(len(chunk), 1))
 
     def _dead_letter(self, chunk: Chunk, items: list[tuple[bytes, str]], by_source: dict[str, float],
                      fraction: float) -> None:

@@ -22,7 +22,8 @@ class Status(enum.Enum):
 class Result:
     status: Status
     reason: str = ""
-    # Documents refused for good while the rest was delivered (per-item errors).
+    # Documents refused for good (per-item errors), with any status: the engine dead-letters them at
+    # once, so with RETRY they must not be reported again by a later attempt.
     rejected: list[tuple[bytes, str]] = field(default_factory=list)
 
     @classmethod

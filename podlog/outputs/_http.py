@@ -32,7 +32,7 @@ import urllib3
 from urllib3.exceptions import HTTPError as _Urllib3Error
 
 __all__ = [
-    "Auth", "HttpClient", "HttpError", "Leftovers", "Response", "Tls", "Unavailable",
+    "Auth", "HttpClient", "HttpError", "Response", "Tls", "Unavailable",
     "compress", "split_docs", "split_url",
 ]
 
@@ -300,36 +300,3 @@ def split_docs(docs: list[bytes], max_bytes: int, max_docs: int = 0) -> list[lis
     if current:
         groups.append(current)
     return groups
-
-
-class Leftovers:
-    """Documents refused for good while the rest of their chunk still awaits a retry.
-
-    The engine dead-letters ``Result.rejected`` when a chunk ends as delivered,
-    so refusals found in an early attempt are held here, by chunk, until the
-    last attempt reports them. Bounded: chunks the engine gave up on are
-    evicted oldest first, with an error log.
-    """
-
-    def __init__(self, limit: int = 32) -> None:
-        self._held: dict[int, tuple[object, list[tuple[bytes, str]]]] = {}
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def add(self, chunk: object, rejected: list[tuple[bytes, str]]) -> None:
-        if not rejected:
-            return
-        with self._lock:
-            held = self._held.get(id(chunk))
-            if held is None or held[0] is not chunk:
-                held = self._held[id(chunk)] = (chunk, [])
-            held[1].extend(rejected)
-            if len(self._held) > self._limit:
-                _, lost = self._held.pop(next(iter(self._held)))
-                logging.getLogger("podlog.output").error(
-                    "forgetting %d refused documents of an abandoned chunk: %s", len(lost), lost[0][1])
-
-    def take(self, chunk: object) -> list[tuple[bytes, str]]:
-        with self._lock:
-            held = self._held.pop(id(chunk), None)
-        return held[1] if held is not None and held[0] is chunk else []

@@ -27,7 +27,7 @@ import orjson
 
 from podlog.config.options import Option
 from podlog.outputs._base import Chunk, Output, Result, Status
-from podlog.outputs._http import Auth, HttpClient, HttpError, Leftovers, Tls, split_docs
+from podlog.outputs._http import Auth, HttpClient, HttpError, Tls, split_docs
 
 __all__ = ["ClickHouseOutput", "to_row"]
 
@@ -126,7 +126,6 @@ class ClickHouseOutput(Output):
         self.version: tuple[int, ...] = ()
         self._ready = False
         self._ready_lock = threading.Lock()
-        self._leftovers = Leftovers()
 
     @property
     def target(self) -> str:
@@ -222,11 +221,10 @@ class ClickHouseOutput(Output):
             error, left = self._insert(group, rejected, by_row)
             if error:
                 chunk.pending = [by_row[id(r)] for r in left] + [by_row[id(r)] for g in groups[n + 1:] for r in g]
-                self._leftovers.add(chunk, rejected)
-                return Result.retry(error)
+                return Result(Status.RETRY, error, rejected=rejected)  # refusals are final: dead-lettered now
         if rejected:
             log.warning("clickhouse refused %d rows: %s", len(rejected), rejected[0][1])
-        return Result(Status.DELIVERED, rejected=self._leftovers.take(chunk) + rejected)
+        return Result(Status.DELIVERED, rejected=rejected)
 
     def _insert(
         self, rows: list[bytes], rejected: list[tuple[bytes, str]], by_row: dict[int, bytes]

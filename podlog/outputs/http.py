@@ -14,7 +14,7 @@ from typing import Any
 
 from podlog.config.options import Option
 from podlog.outputs._base import Chunk, Output, Result, Status
-from podlog.outputs._http import Auth, HttpClient, HttpError, Leftovers, Tls, split_docs
+from podlog.outputs._http import Auth, HttpClient, HttpError, Tls, split_docs
 
 __all__ = ["HttpOutput"]
 
@@ -69,7 +69,6 @@ class HttpOutput(Output):
         default_type = "application/json" if self.format == "json_array" else "application/x-ndjson"
         self.headers = {"Content-Type": o.content_type or default_type, **o.headers}
         self.client: HttpClient | None = None
-        self._leftovers = Leftovers()
 
     def start(self) -> None:
         o = self.options
@@ -96,11 +95,10 @@ class HttpOutput(Output):
             error, left = self._post(group, rejected)
             if error:
                 chunk.pending = left + [d for g in groups[n + 1:] for d in g]
-                self._leftovers.add(chunk, rejected)
-                return Result.retry(error)
+                return Result(Status.RETRY, error, rejected=rejected)  # refusals are final: dead-lettered now
         if rejected:
             log.warning("http collector refused %d documents: %s", len(rejected), rejected[0][1])
-        return Result(Status.DELIVERED, rejected=self._leftovers.take(chunk) + rejected)
+        return Result(Status.DELIVERED, rejected=rejected)
 
     def _post(self, docs: list[bytes], rejected: list[tuple[bytes, str]]) -> tuple[str, list[bytes]]:
         """Send one request; returns a retry reason ('' when done) and the documents left to send."""

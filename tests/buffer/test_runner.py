@@ -144,3 +144,40 @@ def test_big_batch_split_to_chunk_limit_shares_one_ack(tmp_path: Path) -> None:
     assert [orjson.loads(d)["m"][:2] for docs in out.seen for d in docs] == [f"{i:02d}" for i in range(10)]
     assert ledger.snapshot()["src"]["delivered"] == 10
     runner.stop()
+
+
+class PartlyDelivering(Output):
+    """Like Elasticsearch bulk: each attempt indexes the first pending doc, refuses the second for good,
+    and asks to retry the rest; the backend never recovers."""
+
+    name = "partly"
+
+    def __init__(self) -> None:
+        self.indexed: list[bytes] = []
+
+    def write(self, chunk: Chunk) -> Result:
+        docs = chunk.docs()
+        self.indexed.append(docs[0])
+        refused = [(docs[1], f"400 bad {orjson.loads(docs[1])['m']}")] if len(docs) > 1 else []
+        chunk.pending = docs[2:]
+        if not chunk.pending:
+            return Result(Result.ok().status, rejected=refused)
+        return Result(Result.retry("").status, "429 for the rest", rejected=refused)
+
+
+def test_refusals_of_retried_attempts_are_dead_lettered_even_when_the_chunk_is_given_up(tmp_path: Path) -> None:
+    out = PartlyDelivering()
+    runner, ledger, metrics = make(tmp_path, out, retry_max_times=1)
+    settled = submit(runner, ledger, *"abcdefg")
+    wait_for(lambda: len(settled) == 1)
+    dead = [orjson.loads(x) for x in (tmp_path / "deadletter" / "out.ndjson").read_bytes().splitlines()]
+    # attempt 1: a indexed, b refused; attempt 2: c indexed, d refused; then given up on e, f, g
+    assert [orjson.loads(d)["m"] for d in out.indexed] == ["a", "c"]
+    assert [(d["record"]["m"], d["reason"]) for d in dead] == [
+        ("b", "400 bad b"), ("d", "400 bad d"),
+        *((m, "gave up after 2 attempts: 429 for the rest") for m in "efg")]
+    assert sample(metrics, "podlog_output_records_total", output="out", status="dead_lettered") == 5
+    assert sample(metrics, "podlog_output_records_total", output="out", status="delivered") == 2
+    snap = ledger.snapshot()["src"]
+    assert snap["read"] == 7 and round(snap["delivered"]) == 2 and round(snap["dropped"]["dead_letter"]) == 5
+    runner.stop()

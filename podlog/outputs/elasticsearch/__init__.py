@@ -41,7 +41,7 @@ _MAX_PROGRESS = 32
 
 @dataclass
 class _Progress:
-    """A chunk part-way delivered: the items still to send and the documents already refused."""
+    """A chunk part-way delivered: the items still to send (and refusals found before the first send)."""
 
     chunk: Chunk
     items: list[Item]
@@ -152,16 +152,18 @@ class ElasticsearchOutput(Output):
                 break
         with self._lock:
             self.counts.update(outcome.counts)
-        progress.rejected.extend(outcome.rejected)
+        rejected = progress.rejected + outcome.rejected  # final: the engine dead-letters them at once
+        progress.rejected = []
         if outcome.rejected:
             log.warning("elasticsearch refused %d documents: %s", len(outcome.rejected), outcome.rejected[0][1])
         if outcome.retry:
             progress.items = outcome.retry
             chunk.pending = [item.doc for item in outcome.retry]
             self._keep(chunk, progress)
-            return Result.retry(f"{len(outcome.retry)} of {len(chunk)} documents to retry: {outcome.retry_reason}")
+            reason = f"{len(outcome.retry)} of {len(chunk)} documents to retry: {outcome.retry_reason}"
+            return Result(Status.RETRY, reason, rejected=rejected)
         self._forget(chunk)
-        return Result(Status.DELIVERED, rejected=progress.rejected)
+        return Result(Status.DELIVERED, rejected=rejected)
 
     def _send(self, request: list[Item]) -> tuple[Outcome, bool]:
         """POST one bulk request; returns its outcome and whether to stop sending this chunk for now."""
@@ -258,11 +260,8 @@ class ElasticsearchOutput(Output):
     def _keep(self, chunk: Chunk, progress: _Progress) -> None:
         with self._lock:
             self._progress[id(chunk)] = progress
-            if len(self._progress) > _MAX_PROGRESS:
-                old = self._progress.pop(next(iter(self._progress)))
-                if old.rejected:
-                    log.error("dropping the record of %d refused documents of an abandoned chunk: %s",
-                              len(old.rejected), old.rejected[0][1])
+            if len(self._progress) > _MAX_PROGRESS:  # chunks the engine gave up on: nothing final is held
+                self._progress.pop(next(iter(self._progress)))
 
     def _forget(self, chunk: Chunk) -> None:
         with self._lock:
