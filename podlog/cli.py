@@ -20,8 +20,16 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("-c", "--config", required=True, help="config file")
     agent.add_argument("--log-level", default=None, help="debug, info, warning, error")
 
-    check = sub.add_parser("check", help="validate a config without running it")
+    check = sub.add_parser("check", help="validate a config without running it; with --input, show what it "
+                           "would do with sample lines (dry run: no output is contacted)")
     check.add_argument("-c", "--config", required=True)
+    check.add_argument("--input", metavar="FILE", help="sample log lines ('-': stdin) to run through the source's "
+                       "parser, the filters and the routing")
+    check.add_argument("--tag", help="with --input: the source with this tag (default: the first source); "
+                       "no such source: the lines are plain messages with this tag")
+    check.add_argument("--path", help="with --input: the file path the lines pretend to come from (tags with *, "
+                       "kubernetes metadata); default: the sample's own path")
+    check.add_argument("--json", action="store_true", help="with --input: one JSON object per line")
 
     stream = sub.add_parser("stream", help="re-stream files to stdout across rotation (streaming sidecar)")
     stream.add_argument("files", nargs="+", metavar="FILE")
@@ -76,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return engine.run()
     if args.command == "check":
         _setup_logging("warning")
+        if args.input is not None:
+            from podlog.dryrun import check_lines
+
+            return check_lines(args.config, args.input, args.tag, args.path, args.json)
         engine = _load(args.config)
         if engine is None:
             return 2
