@@ -296,3 +296,27 @@ def test_sigterm_exits_within_grace_even_with_a_dead_output(tmp_path: Path, agen
     assert time.monotonic() - start < 8
     pos = orjson.loads((tmp_path / "pos.json").read_bytes())
     assert [e["offset"] for e in pos["files"].values()] == [0]  # nothing acknowledged, nothing committed
+
+
+def test_positions_of_rotated_away_files_are_forgotten(tmp_path: Path, agent_factory) -> None:
+    """The pos_file must not grow with every rotation: once no glob matches a file, its position goes."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"line 0\n")
+    out = tmp_path / "out.ndjson"
+    agent = agent_factory(config(tmp_path, str(log), extra="    refresh_interval: 0.5s")).start()
+    assert wait_for(lambda: 0 in numbers(read_ndjson(out)))
+    for i in range(1, 4):  # rotate away (no longer matched) three times
+        os.rename(log, tmp_path / f"app.{i}.old")
+        log.write_bytes(b"line %d\n" % i)
+        assert wait_for(lambda i=i: i in numbers(read_ndjson(out)))
+
+    def keys() -> set[str]:
+        try:
+            return set(orjson.loads((tmp_path / "pos.json").read_bytes())["files"])
+        except (OSError, orjson.JSONDecodeError):
+            return set()
+
+    st = log.stat()
+    assert wait_for(lambda: keys() == {f"{st.st_dev}:{st.st_ino}"}, timeout=20), keys()
+    assert agent.stop() == 0
+    assert sorted(numbers(read_ndjson(out))) == [0, 1, 2, 3]

@@ -103,6 +103,7 @@ class TailInput(Input):
         self._emit: Emit | None = None
         self._watcher: Watcher | None = None
         self._finished = False
+        self._unseen: dict[str, float] = {}  # position key -> when its file was first missed by a rescan
         self.read_bytes = 0
         self.read_records = 0
 
@@ -199,9 +200,33 @@ class TailInput(Input):
 
     def _rescan(self, startup: bool) -> None:
         draining = {t.f.path for t in self.draining}
-        for path in scan(self.options.path, self.options.exclude_path):
+        paths = scan(self.options.path, self.options.exclude_path)
+        for path in paths:
             if path not in self.active and path not in draining:
                 self._add(path, startup)
+        self._purge_positions(paths, time.monotonic())
+
+    def _purge_positions(self, paths: list[str], now: float) -> None:
+        """Forget positions of files no glob matches any more (rotated away, then deleted or moved out).
+
+        Without this the pos_file grows with every rotation. A position is kept for a while after its
+        file was last seen, so a rename that a glob matches again on the next rescan still resumes.
+        """
+        seen = {t.f.key for t in (*self.active.values(), *self.draining)}
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            seen.add(f"{st.st_dev}:{st.st_ino}")
+        keep_for = 2 * self.options.refresh_interval + self.options.rotate_wait
+        for key in list(self.checkpoints.entries):
+            if key in seen:
+                self._unseen.pop(key, None)
+            elif now - self._unseen.setdefault(key, now) >= keep_for:
+                self._unseen.pop(key)
+                self.checkpoints.forget(key)
+                log.info("forgot the position of %s: no longer matched", key)
 
     def tag_for(self, path: str) -> str:
         """The tag of a file's records: ``*`` in the tag becomes the path with ``/`` as dots."""
