@@ -8,10 +8,13 @@ commits its offset only when all of them have acknowledged.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from podlog.batch import Batch
@@ -71,6 +74,24 @@ class DryRun(Protocol):
     def dropped(self, batch: Batch, n: int, by: str | None) -> None: ...
 
 
+# Filters that Fluentd configures as a <match> (an output that re-emits): they may stand where outputs do.
+FILTER_OUTPUTS = ("rewrite_tag_filter",)
+
+
+class _FilterTarget:
+    """A filter in an output's place: what it re-emits is routed again, what it leaves is dropped (counted)."""
+
+    def __init__(self, flt: Filter, name: str) -> None:
+        self.filter = flt
+        self.name = name
+        self.drop: Callable[[Batch, int, str], None] = lambda batch, n, by: None  # the pipeline's, once built
+
+    def submit(self, batch: Batch) -> None:
+        left = self.filter.filter(batch)
+        if left is not None and len(left):
+            self.drop(batch, len(left), self.name)
+
+
 class _Pipeline:
     """Filters and outputs of one section (top level or a label), with cached routing."""
 
@@ -86,24 +107,26 @@ class _Pipeline:
         self.metrics = metrics
         self.dry = dry
 
+    def drop(self, batch: Batch, n: int, by: str) -> None:
+        """Count ``n`` records of ``batch`` that the filter ``by`` dropped on purpose."""
+        self.metrics.filtered.labels(by).inc(n)
+        note_drop(batch, n, "filtered")
+        if self.dry is not None:
+            self.dry.dropped(batch, n, by)
+
     def emit(self, batch: Batch) -> None:
         current: Batch | None = batch
         ack = batch.ack
         for flt, name in self.filters.every(batch.tag):
             before = len(current)
             current = flt.filter(current)
-            if current is None or len(current) == 0:
-                self.metrics.filtered.labels(name).inc(before)
-                note_drop(batch, before, "filtered")
-                if self.dry is not None:
-                    self.dry.dropped(batch, before, name)
+            left = len(current) if current is not None else 0
+            dropped = before - left - flt.moved()  # records re-emitted under a new tag are not drops
+            if dropped > 0:
+                self.drop(batch if current is None else current, dropped, name)
+            if current is None or left == 0:
                 ack.release()
                 return
-            if len(current) < before:
-                self.metrics.filtered.labels(name).inc(before - len(current))
-                note_drop(current, before - len(current), "filtered")
-                if self.dry is not None:
-                    self.dry.dropped(current, before - len(current), name)
         assert current is not None
         targets = self.outputs.first(current.tag)
         if not targets:
@@ -157,20 +180,39 @@ class Engine:
     # --- building ------------------------------------------------------------------
 
     def _section(self, section: Section, prefix: str) -> _Pipeline:
+        label = prefix[:-1] or None  # re-emitted records stay in their section's label, as in Fluentd
         filters = []
         for i, spec in enumerate(section.filters):
-            plugin = build_plugin(spec, emit=self.emit_tagged)
-            assert isinstance(plugin, Filter)
-            self.filters.append(plugin)
-            filters.append((self._pattern(spec), plugin, spec.id or f"{prefix}{spec.type}.{i}"))
-        outputs = []
+            name = spec.id or f"{prefix}{spec.type}.{i}"
+            filters.append((self._pattern(spec), self._filter(spec, name, label), name))
+        outputs: list[tuple[TagPattern, list[Target]]] = []
+        filter_targets: list[_FilterTarget] = []
         for i, spec in enumerate(section.outputs):
+            if spec.type in FILTER_OUTPUTS:
+                filter_targets.append(self._filter_target(spec, spec.id or f"{prefix}{spec.type}.{i}", label))
+                outputs.append((self._pattern(spec), [filter_targets[-1]]))
+                continue
             stores = spec.stores if spec.type == "copy" else [spec]
             base = spec.id or f"{prefix}{spec.type}.{i}"
             names = [f"{base}.{j}" if len(stores) > 1 else base for j in range(len(stores))]
             runners = [self._runner(store, n) for store, n in zip(stores, names, strict=True)]
             outputs.append((self._pattern(spec), runners))
-        return _Pipeline(filters, outputs, self.metrics, self.dry)
+        pipeline = _Pipeline(filters, outputs, self.metrics, self.dry)
+        for target in filter_targets:
+            target.drop = pipeline.drop
+        return pipeline
+
+    def _filter(self, spec: PluginSpec, name: str, label: str | None) -> Filter:
+        plugin = build_plugin(spec, emit=functools.partial(self.emit_tagged, label=label), metrics=self.metrics,
+                              name=name)
+        assert isinstance(plugin, Filter)
+        self.filters.append(plugin)
+        return plugin
+
+    def _filter_target(self, spec: PluginSpec, name: str, label: str | None) -> _FilterTarget:
+        if spec.buffer is not None:
+            raise ConfigError(spec.buffer_where or spec.where, f"{spec.type} re-emits records at once: no buffer")
+        return _FilterTarget(self._filter(dataclasses.replace(spec, kind="filter"), name, label), name)
 
     @staticmethod
     def _pattern(spec: PluginSpec) -> TagPattern:

@@ -23,11 +23,13 @@ __all__ = ["FILTER_TYPES", "INPUT_TYPES", "OUTPUT_TYPES", "PARSER_TYPES", "load_
 
 # Fluentd plugin type -> podlog plugin name. Anything else is refused here, with the list.
 INPUT_TYPES = {"tail": "tail", "forward": "forward", "http": "http", "syslog": "syslog"}
-FILTER_TYPES = {n: n for n in ("grep", "record_transformer", "parser", "kubernetes_metadata", "throttle")}
+FILTER_TYPES = {n: n for n in ("grep", "record_transformer", "parser", "kubernetes_metadata", "throttle", "sample",
+                               "rewrite_tag_filter")} | {"sampling": "sample"}
 OUTPUT_TYPES = {
     "stdout": "stdout", "file": "file", "elasticsearch": "elasticsearch", "opensearch": "elasticsearch",
     "elasticsearch_data_stream": "elasticsearch", "forward": "forward", "http": "http", "null": "null",
     "copy": "copy", "clickhouse": "clickhouse",
+    "rewrite_tag_filter": "rewrite_tag_filter",  # a filter that re-emits; the engine runs it in an output's place
 }
 # Parser names that differ; the others (json, none, cri, multiline, ...) are podlog's names too.
 PARSER_TYPES = {"regexp": "regex"}

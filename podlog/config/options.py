@@ -154,7 +154,7 @@ class Options:
             declared.update(getattr(base, "_declared", {}))
         for key, value in vars(cls).items():
             if isinstance(value, Option):
-                value.name = key
+                value.name = value.name or key  # a declared name may be a Python keyword ("and")
                 declared[key] = value
         cls._declared = declared
 

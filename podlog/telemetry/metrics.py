@@ -38,6 +38,8 @@ class AgentMetrics:
                                  ["tag_prefix"], registry=r)
         self.filtered = Counter("podlog_filter_dropped_records", "Records a filter dropped on purpose.", ["filter"],
                                 registry=r)
+        self.throttled = Counter("podlog_filter_throttled_records", "Records a throttle filter dropped, by group "
+                                 "(past 1,000 groups per filter: '(other)').", ["filter", "group"], registry=r)
         self.buffer_bytes = Gauge("podlog_buffer_bytes", "Bytes held in an output's buffer.", ["output"], registry=r)
         self.buffer_chunks = Gauge("podlog_buffer_chunks", "Chunks held in an output's buffer.", ["output"],
                                    registry=r)
