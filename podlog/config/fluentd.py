@@ -148,6 +148,8 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
         _legacy_output_format(options)
     if ptype == "tail":
         _tail(options, el)
+    if ptype == "stdout":
+        _stdout(options, el)
     if _text(type_param) == "elasticsearch_data_stream":
         _default(options, "data_stream", True, el.line)
     if ptype == "copy" and not spec.stores:
@@ -290,6 +292,20 @@ def _legacy_output_format(options: LineDict) -> None:
     formatter = LineDict(options.file, line)
     _put(formatter, "type", options.pop("format"), line)
     options["format"] = formatter
+
+
+def _stdout(options: LineDict, el: Element) -> None:
+    """Fluentd's stdout prints ``<time> <tag>: <record>`` unless told ``format json``: a fluent.conf gets
+    that look (podlog's ``fluentd`` format), not podlog's bare JSON lines, so the tag stays visible."""
+    fmt = options.get("format")
+    if fmt is None:
+        _put(options, "format", "fluentd", el.line)
+        return
+    kind = fmt.get("type", "stdout") if isinstance(fmt, Mapping) else fmt
+    if kind not in ("json", "stdout") or (isinstance(fmt, Mapping) and set(fmt) - {"type"}):
+        raise ConfigError(Located(options.file, options.key_lines["format"], "format"),
+                          "stdout prints with @type stdout (time tag: record) or json (record only)")
+    options["format"] = "json" if kind == "json" else "fluentd"
 
 
 def _tail(options: LineDict, el: Element) -> None:

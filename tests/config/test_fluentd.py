@@ -237,7 +237,7 @@ def test_seed000_label_copy_stores_and_buffer(seed000: Config) -> None:
     assert es.buffer_where is not None and es.buffer_where.line == 21
     buffer = BufferOptions.from_mapping(es.buffer, es.buffer_where, "")
     assert (vars(buffer)["flush_interval"], vars(buffer)["flush_thread_count"]) == (1.0, 2)
-    assert stdout.buffer is None and stdout.options == {}
+    assert stdout.buffer is None and stdout.options == {"format": "fluentd"}  # Fluentd's "time tag: record"
 
 
 def test_option_errors_point_at_the_fluent_conf_line(seed000: Config) -> None:
@@ -273,7 +273,7 @@ def test_seed003_legacy_sources_with_stdout() -> None:
     assert lines(first.options) == {"path": 4, "pos_file": 5, "tag": 6, "parser": 3, "container_format": 1}
     assert config.sources[1].where.line == 9
     (out,) = config.main.outputs
-    assert (out.type, out.match, out.where.line, out.options) == ("stdout", "**", 17, {})
+    assert (out.type, out.match, out.where.line, out.options) == ("stdout", "**", 17, {"format": "fluentd"})
 
 
 def test_seed003_google_cloud_is_refused_with_the_supported_outputs() -> None:
