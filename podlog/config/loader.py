@@ -18,7 +18,8 @@ _RESERVED = ("type", "match", "label", "id", "buffer", "stores", "@type", "@labe
 class AgentOptions(Options):
     """Settings of the agent process itself (the ``agent:`` section)."""
 
-    grace_period = Option("duration", 30.0, doc="On SIGTERM: time to flush and checkpoint before exiting.")
+    grace_period = Option("duration", 20.0, doc="On SIGTERM: time to flush and checkpoint before exiting "
+                          "(below the pod's terminationGracePeriodSeconds, 30s by default).")
     data_dir = Option("str", "", doc="Directory for checkpoints and buffers when a plugin does not name its own.")
     http_listen = Option("str", "", doc="host:port for /metrics, /healthz and /readyz; empty disables it.")
     log_level = Option("str", "info", doc="Agent log level.", choices=("debug", "info", "warning", "error"))

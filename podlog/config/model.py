@@ -45,7 +45,7 @@ class Section:
 
 @dataclass
 class AgentSettings:
-    grace_period: float = 30.0
+    grace_period: float = 20.0
     data_dir: str = ""
     http_listen: str = ""
     log_level: str = "info"
