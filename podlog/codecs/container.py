@@ -16,13 +16,16 @@ docker:  ``{"log":"...\\n","stream":"stdout","time":"..."}``; a log value withou
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import accumulate, chain, compress, count
 from operator import add, methodcaller
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
+
+if TYPE_CHECKING:
+    from podlog.codecs.multiline import Assembler
 
 __all__ = ["LineCodec", "detect_format", "now_rfc3339"]
 
@@ -101,18 +104,24 @@ class LineCodec:
         self.reserved = frozenset(reserved) | set(self.fields) | {"@timestamp", "stream", message_key}
         # stream -> (start offset of the first fragment, fragments, time)
         self._partials: dict[bytes, tuple[int, list[bytes], bytes]] = {}
+        self.multiline: Assembler | None = None  # set by the source: events joined after the fragments
 
     # --- offsets -----------------------------------------------------------------
 
     def held_from(self) -> int | None:
-        """Offset of the oldest fragment still waiting for its end; the checkpoint must not pass it."""
+        """Offset of the oldest fragment (or open multiline event) still waiting for its end; the checkpoint
+        must not pass it."""
+        event = self.multiline.held_from() if self.multiline is not None else None
         if not self._partials:
-            return None
-        return min(start for start, _, _ in self._partials.values())
+            return event
+        first = min(start for start, _, _ in self._partials.values())
+        return first if event is None else min(first, event)
 
     def reset(self) -> None:
         """Forget held fragments (file truncated)."""
         self._partials.clear()
+        if self.multiline is not None:
+            self.multiline.reset()
 
     # --- decoding ----------------------------------------------------------------
 
@@ -120,7 +129,9 @@ class LineCodec:
         self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int], read_time: bytes | None = None
     ) -> None:
         """Append one document per complete record in ``lines`` (which start at offset ``base``)."""
-        if self.format == "cri":
+        if self.multiline is not None:  # a general path of its own: the fast loops stay as they are
+            self.multiline.decode(self, lines, base, docs, offsets, read_time)
+        elif self.format == "cri":
             self._cri(lines, base, docs, offsets)
         elif self.format == "docker":
             self._docker(lines, base, docs, offsets)
@@ -168,6 +179,12 @@ class LineCodec:
 
     def _cri_special(self, lines: list[bytes], special: list[int], starts: list[int], out: list[bytes | None]) -> None:
         """Fragments, bad envelopes and odd payloads, in file order; results land in ``out``."""
+        self._general_many(self._cri_join(lines, special, starts), out)
+
+    def _cri_join(
+        self, lines: list[bytes], special: Iterable[int], starts: list[int]
+    ) -> list[tuple[int, bytes | None, bytes | None, bytes, str | None]]:
+        """Envelopes taken off and P fragments joined: (index, time, stream, message, error) per record."""
         partials = self._partials
         pending: list[tuple[int, bytes | None, bytes | None, bytes, str | None]] = []
         for i in special:
@@ -192,7 +209,7 @@ class LineCodec:
                 msg = b"".join(pieces)
                 starts[i] = first
             pending.append((i, ts, stream, msg, None))
-        self._general_many(pending, out)
+        return pending
 
     def _general_many(
         self, items: list[tuple[int, bytes | None, bytes | None, bytes, str | None]], out: list[bytes | None]
@@ -208,15 +225,23 @@ class LineCodec:
 
     def _docker(self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int]) -> None:
         starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
+        out: list[bytes | None] = [None] * len(lines)
+        items = self._docker_items(lines, starts, out, self.parse is None and not self.lift_json)
+        if items:
+            self._general_many(items, out)
+        docs.extend(filter(None, out))
+        offsets.extend(compress(starts, out))
+
+    def _docker_items(
+        self, lines: list[bytes], starts: list[int], out: list[bytes | None], simple: bool
+    ) -> list[tuple[int, bytes | None, bytes | None, bytes, str | None]]:
+        """Envelopes decoded, fragments joined; ``simple`` lines' documents land in ``out``, the rest are returned."""
         decode = _DOCKER.decode
         dumps = _DUMPS
         tpl = self._tpl
         partials = self._partials
-        simple = self.parse is None and not self.lift_json
-        out: list[bytes | None] = []
         items: list[tuple[int, bytes | None, bytes | None, bytes, str | None]] = []
         for i, line in enumerate(lines):
-            out.append(None)
             if not line:
                 continue
             try:
@@ -244,10 +269,7 @@ class LineCodec:
                 out[i] = tpl % (ts, stream, dumps(log))
             else:
                 items.append((i, ts, stream, log.encode(errors="surrogatepass"), None))
-        if items:
-            self._general_many(items, out)
-        docs.extend(filter(None, out))
-        offsets.extend(compress(starts, out))
+        return items
 
     def _plain(self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int], now: bytes) -> None:
         starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
@@ -364,6 +386,9 @@ class LineCodec:
 
     def flush_partials(self, docs: list[bytes], offsets: list[int]) -> None:
         """Emit held fragments as they are (file gone or timeout): better incomplete than lost."""
+        if self.multiline is not None:  # fragments join their stream's open event, then every event is emitted
+            self.multiline.flush(self, docs, offsets)
+            return
         for stream, (first, pieces, ts) in sorted(self._partials.items()):
             self._general(ts, stream, b"".join(pieces), first, docs, offsets, flags={"incomplete": True})
         self._partials.clear()

@@ -11,6 +11,7 @@ in Kubernetes examples. Syntax itself is ``fluentd_syntax``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,7 @@ _COSMETIC = ("@log_level",)  # accepted everywhere, no effect on what is deliver
 # Legacy source-level parse params that belong in the parser (Fluentd's v0.12 compat does the same).
 _LEGACY_PARSE = ("time_format", "time_key", "keep_time_key", "types", "time_type", "timezone", "localtime",
                  "utc", "null_value_pattern", "null_empty_string", "estimate_current_event")
+_FORMAT_N = re.compile(r"format(\d+)")  # format1..formatN of Fluentd's multiline parser
 _MULTI = ("regexp", "exclude", "and", "or", "pattern", "server", "rule", "grok")  # repeatable sections -> lists
 _SYSTEM_HARMLESS = (
     "suppress_repeated_stacktrace", "emit_error_log_interval", "suppress_config_dump", "ignore_repeated_log_interval",
@@ -146,6 +148,9 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
         _legacy_format(options)
     elif kind == "output" and isinstance(options.get("format"), str):
         _legacy_output_format(options)
+    parser = options.get("parser")
+    if isinstance(parser, LineDict) and parser.get("type") == "multiline":
+        _multiline(options, parser, ptype)
     if ptype == "tail":
         _tail(options, el)
     if ptype == "stdout":
@@ -268,9 +273,9 @@ def _legacy_format(options: LineDict) -> None:
     where = Located(options.file, line, "format")
     if "parser" in options:
         raise ConfigError(where, "use either format or <parse>, not both")
-    if fmt == "multiline" or "format_firstline" in options or "format1" in options:
-        raise ConfigError(where, "legacy format multiline is not supported yet; use <parse> @type multiline "
-                                 "with format_firstline and format1..N inside it")
+    multiline = [k for k in options if k == "format_firstline" or _FORMAT_N.fullmatch(k)]
+    if multiline and fmt != "multiline":
+        raise ConfigError(where, f"{multiline[0]} goes with format multiline")
     if not isinstance(fmt, str) or not fmt:
         raise ConfigError(where, "expected a parser name or /regex/")
     del options["format"], options.key_lines["format"]
@@ -280,10 +285,46 @@ def _legacy_format(options: LineDict) -> None:
         _put(parser, "expression", fmt, line)  # kept as written, slashes included, like <parse> expression
     else:
         _put(parser, "type", PARSER_TYPES.get(fmt, fmt), line)
-    for key in _LEGACY_PARSE:
+    for key in (*_LEGACY_PARSE, *multiline):
         if key in options:
             _put(parser, key, options.pop(key), options.key_lines.pop(key))
     _put(options, "parser", parser, line)
+
+
+def _multiline(options: LineDict, parser: LineDict, ptype: str) -> None:
+    """Fluentd's multiline parser: ``format_firstline`` begins an event (podlog's multiline ``start``) and
+    format1..N, concatenated, parse the joined event as one regex in multiline mode, as Fluentd does."""
+    where = parser.located("parse")
+    if ptype != "tail":
+        raise ConfigError(where.child("type"), "multiline joins lines, so it works only in a tail <source>; "
+                                               "here parse the joined message with @type regexp")
+    first = parser.get("format_firstline")
+    if not isinstance(first, str) or not first:
+        raise ConfigError(where.child("format_firstline"), "required with multiline: the regex of an event's "
+                                                           "first line, e.g. format_firstline /^\\d{4}-/")
+    numbered = sorted((int(m.group(1)), k) for k in parser if (m := _FORMAT_N.fullmatch(k)))
+    if not numbered:
+        raise ConfigError(where.child("format1"), "required with multiline: format1 (and format2.. if needed), "
+                                                  "the regex parts that parse the joined event")
+    line = options.key_lines.pop("parser")
+    del options["parser"]
+    events = LineDict(parser.file, parser.line)
+    _put(events, "type", "regex", parser.key_lines.get("type", parser.line))
+    _put(events, "start", first, parser.key_lines["format_firstline"])
+    interval = options.pop("multiline_flush_interval", None)
+    if interval is not None:
+        _put(events, "flush_timeout", interval, options.key_lines.pop("multiline_flush_interval"))
+    regex = LineDict(parser.file, parser.line)
+    _put(regex, "type", "regex", parser.key_lines.get("type", parser.line))
+    parts = [str(parser[k]) for _, k in numbered]
+    _put(regex, "expression", "".join(p[1:-1] if len(p) > 1 and p[0] == p[-1] == "/" else p for p in parts),
+         parser.key_lines[numbered[0][1]])
+    _put(regex, "multiline", True, parser.key_lines[numbered[0][1]])
+    for key, value in parser.items():
+        if key not in ("type", "format_firstline") and not _FORMAT_N.fullmatch(key):
+            _put(regex, key, value, parser.key_lines.get(key, parser.line))  # time_format, types, ...
+    _put(options, "parser", regex, line)
+    _put(options, "multiline", events, line)
 
 
 def _legacy_output_format(options: LineDict) -> None:

@@ -305,9 +305,38 @@ def test_tail_parsers() -> None:
     assert c == {"tag": "c", "container_format": "docker", "parser": {"type": "none"}}
 
 
-def test_legacy_multiline_and_cri_params_are_refused() -> None:
+def test_multiline_parser_maps_to_multiline_start_and_concatenated_regex() -> None:
+    config = load(
+        "<source>\n  @type tail\n  tag a\n  multiline_flush_interval 2s\n  <parse>\n    @type multiline\n"
+        "    format_firstline /^\\d{4}-/\n    format1 /^(?<time>\\S+) (?<level>\\w+) /\n"
+        "    format2 /(?<message>.*)/\n    time_format %Y-%m-%d\n  </parse>\n</source>\n"
+        "<source>\n  @type tail\n  tag b\n  format multiline\n  format_firstline /^x/\n  format1 /^(?<m>.*)/\n"
+        "</source>\n"
+    )
+    a, b = (s.options for s in config.sources)
+    assert a["multiline"] == {"type": "regex", "start": "/^\\d{4}-/", "flush_timeout": "2s"}
+    assert lines(a["multiline"]) == {"type": 6, "start": 7, "flush_timeout": 4}
+    assert a["parser"] == {"type": "regex", "expression": "^(?<time>\\S+) (?<level>\\w+) (?<message>.*)",
+                           "multiline": True, "time_format": "%Y-%m-%d"}
+    assert lines(a["parser"]) == {"type": 6, "expression": 8, "multiline": 8, "time_format": 10}
+    assert "multiline_flush_interval" not in a
+    assert b["multiline"] == {"type": "regex", "start": "/^x/"}
+    assert b["parser"] == {"type": "regex", "expression": "^(?<m>.*)", "multiline": True}
+
+
+def test_multiline_parser_errors_name_what_to_write() -> None:
     assert error_of("<source>\n  @type tail\n  format multiline\n  format1 /x/\n</source>\n").startswith(
-        "fluent.conf:3: format: legacy format multiline is not supported yet; use <parse> @type multiline")
+        "fluent.conf:3: parse.format_firstline: required with multiline")
+    assert error_of("<source>\n  @type tail\n  format multiline\n  format_firstline /x/\n</source>\n").startswith(
+        "fluent.conf:3: parse.format1: required with multiline")
+    assert error_of("<source>\n  @type tail\n  format json\n  format_firstline /x/\n</source>\n").startswith(
+        "fluent.conf:3: format: format_firstline goes with format multiline")
+    assert "works only in a tail <source>" in error_of(
+        TAIL + "<filter **>\n  @type parser\n  key_name log\n  <parse>\n    @type multiline\n"
+        "    format_firstline /x/\n    format1 /(?<a>x)/\n  </parse>\n</filter>\n")
+
+
+def test_legacy_cri_params_are_refused() -> None:
     message = error_of("<source>\n  @type tail\n  <parse>\n    @type cri\n    merge_cri_fields false\n  </parse>\n"
                        "</source>\n")
     assert message.startswith("fluent.conf:5: parse.merge_cri_fields: not supported with @type cri")

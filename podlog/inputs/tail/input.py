@@ -18,6 +18,7 @@ from typing import Any
 
 from podlog.batch import Ack, Batch
 from podlog.codecs.container import LineCodec, detect_format, now_rfc3339
+from podlog.codecs.multiline import build_multiline
 from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input
 from podlog.inputs.tail.checkpoint import Checkpoints, Cursor, Entry
@@ -88,6 +89,10 @@ class TailInput(Input):
                                       "this long for its end.")
         checkpoint_interval = Option("duration", 1.0, doc="Persist acknowledged positions this often.")
         exit_on_eof = Option("bool", False, doc="Stop once every file is read to its end (batch jobs, benchmarks).")
+        multiline = Option("any", None, doc="Join multiline events (stack traces) per stream, before the parser: "
+                           "java, python, go, ruby, a list of them, or a mapping {type: regex, start, cont, "
+                           "flush_timeout, max_lines, max_bytes}; see docs/multiline.md. An open event holds "
+                           "the checkpoint at its first line.")
 
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)
@@ -95,6 +100,8 @@ class TailInput(Input):
         if not o.path:
             raise o.error("path", "at least one path is required")
         self._parser = self._build_parser(o.parser)
+        where = o._where
+        self._multiline = build_multiline(o.multiline, where.child("multiline") if where else None)
         self.checkpoints = Checkpoints(o.pos_file or None)
         self.active: dict[str, TailedFile] = {}
         self.draining: list[TailedFile] = []
@@ -297,6 +304,7 @@ class TailInput(Input):
             self._refresh_fingerprint(tf)
         if tf.parts and now - tf.last_data >= self.options.partial_line_timeout:
             self._flush_partial_line(tf)
+        self._expire_events(tf, now)
 
     def _rewritten(self, tf: TailedFile) -> bool:
         """copytruncate followed by fast writes can regrow the file past our offset before we look:
@@ -313,6 +321,7 @@ class TailInput(Input):
 
     def _drain_done(self, tf: TailedFile, now: float) -> None:
         """Close a left file once read to its end, past rotate_wait, and forget it once all is acked."""
+        self._expire_events(tf, now)
         if tf.f.fd >= 0 and tf.at_eof and tf.left_at is not None and now - tf.left_at >= self.options.rotate_wait:
             self._flush_partial_line(tf)
             self._flush_codec(tf)
@@ -373,7 +382,10 @@ class TailInput(Input):
             if meta:
                 fields["kubernetes"] = meta
         lift, parse = self._parser
-        return LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse)
+        codec = LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse)
+        if self._multiline is not None:
+            codec.multiline = self._multiline.assembler()
+        return codec
 
     def _consume(self, tf: TailedFile, data: bytes) -> None:
         last_nl = data.rfind(b"\n")
@@ -485,6 +497,15 @@ class TailInput(Input):
         else:
             tf.codec.decode([data], base, docs, offs)
         self._emit_batch(tf, docs, offs, tf.start)
+
+    def _expire_events(self, tf: TailedFile, now: float) -> None:
+        """Multiline events whose stream has been quiet for flush_timeout are emitted (the tail loop's clock)."""
+        events = tf.codec.multiline if tf.codec is not None else None
+        if events is not None and events.due(now):
+            docs: list[bytes] = []
+            offs: list[int] = []
+            events.expire(tf.codec, now, docs, offs)  # type: ignore[arg-type]
+            self._emit_batch(tf, docs, offs, tf.start)
 
     def _flush_codec(self, tf: TailedFile) -> None:
         if tf.codec is not None and tf.codec.held_from() is not None:

@@ -1,0 +1,418 @@
+"""Multiline events: the lines of one stack trace (or one user-defined event) joined into one record.
+
+Assembly runs per file and per stream, on messages the container codec has
+already taken out of their envelope (CRI ``P``/``F`` and docker fragments
+joined): stdout and stderr interleave in a container log, so each stream
+keeps its own open event. An event still open holds the file's checkpoint at
+its first line (``held_from``), so a restart reads it again whole.
+
+Rules are small state machines. A *start* regex opens an event; each state
+lists regexes that continue it and the state they lead to. A line that
+continues nothing closes the open event and is tried as a start; a line
+that starts nothing stands alone and is emitted at once (no waiting).
+
+* built-in rules (``java``, ``python``, ``go``, ``ruby``): the open event's
+  state is tried first (Python's chained tracebacks continue across a
+  ``Traceback`` line), then the starts of every listed language.
+* ``regex`` rules (Fluentd's ``format_firstline``, Fluent Bit's ``start``
+  state): a start line always opens a new event; with no ``cont`` regex every
+  other line continues the open event.
+
+An event is emitted when a line closes it, when it reaches ``max_lines`` or
+``max_bytes`` (then the pieces are numbered in ``podlog.multiline_split``,
+nothing is dropped), or when its stream got no line for ``flush_timeout``
+(driven by the tail loop through ``expire``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import accumulate, chain, count
+from operator import add, itemgetter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from podlog.config.errors import ConfigError, Located
+from podlog.config.options import Option, Options
+
+if TYPE_CHECKING:
+    from podlog.codecs.container import LineCodec
+
+__all__ = ["BUILTIN", "Assembler", "Multiline", "MultilineOptions", "Rules", "build_multiline"]
+
+# (index in the read, time, stream, message, error): the codec's general-path item.
+Item = tuple[int, bytes | None, bytes | None, bytes, str | None]
+# (first line's offset, time, stream, message, error, podlog marks or None): one record to build.
+Out = tuple[int, bytes | None, bytes | None, bytes, str | None, dict[str, Any] | None]
+Matcher = Callable[[str], str | None]  # a line -> the next state, or None when it does not match
+
+
+def _matcher(rules: list[tuple[str, str]]) -> Matcher:
+    """One alternation for all of a state's (regex, next state) rules: one regex call per line."""
+    rx = re.compile("|".join(f"(?P<_{n}>{pattern})" for n, (pattern, _) in enumerate(rules)))
+    targets = {f"_{n}": target for n, (_, target) in enumerate(rules)}
+    match = rx.match
+
+    def next_state(line: str) -> str | None:
+        m = match(line)
+        return None if m is None else targets[m.lastgroup]  # type: ignore[index]
+
+    return next_state
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How one kind of event starts (``start``: the line -> its first state) and goes on, state by state."""
+
+    name: str
+    start: Matcher
+    states: dict[str, Matcher]
+    start_first: bool = False  # regex rules: a start line always opens a new event
+
+
+# --- built-in rules: (start regex, first state, {state: [(regex, next state)]}) --------------------
+
+_JAVA_FRAMES = [
+    (r"[ \t]+at \S", "frames"),
+    (r"[ \t]*(?:Caused by|Suppressed): ", "frames"),
+    (r"[ \t]*\.\.\. \d+ (?:more|common frames omitted)", "frames"),
+]
+_PY_EXCEPTION = r"[A-Za-z_][\w.]*(?::.*)?$"  # "ValueError: msg", "pkg.Err: msg", "KeyboardInterrupt"
+_PY_TRACEBACK = r"Traceback \(most recent call last\):$"
+_GO_FRAMES = [
+    (r"$", "go"),                                   # blank lines between sections
+    (r"goroutine \d+ .*\]:$", "go"),                # goroutine 1 [running]:
+    (r"[ \t]", "go"),                               # \t/src/main.go:8 +0x1d, \tpanic: ... [recovered]
+    (r"created by ", "go"),
+    (r"[^\s(]+\(.*\)$", "go"),                      # main.main(), net/http.(*conn).serve(0xc0001b6000, ...)
+    (r"\[signal ", "go"),
+    (r"(?:runtime stack:|exit status \d+|\.\.\.additional frames elided\.\.\.)$", "go"),
+]
+
+_BUILTIN_SPECS: dict[str, tuple[str, str, dict[str, list[tuple[str, str]]]]] = {
+    # java.lang.IllegalStateException: boom / Exception in thread "main" java.lang.Error
+    "java": (r'(?:Exception in thread "[^"]*" )?(?:[A-Za-z_$][\w$]*\.)+[A-Z][\w$]*(?::.*)?$', "frames",
+             {"frames": _JAVA_FRAMES}),
+    "python": (_PY_TRACEBACK, "frames", {
+        "frames": [(r"[ \t]", "frames"), (_PY_EXCEPTION, "last")],
+        "last": [(r"$", "gap")],  # a chained exception may follow: blank, "During handling...", blank, Traceback
+        "gap": [(r"$", "gap"), (r"(?:During handling of the above exception|The above exception was the direct "
+                                r"cause of the following exception)", "gap"), (_PY_TRACEBACK, "frames")],
+    }),
+    "go": (r"(?:panic: |fatal error: |goroutine \d+ .*\]:$)", "go", {"go": _GO_FRAMES}),
+    # /app/models/user.rb:12:in `save': undefined method `x' for nil (NoMethodError)   (Ruby 3.4: 'User#save')
+    "ruby": (r"\S+:\d+:in [`'].*", "from", {
+        "from": [(r"[ \t]+from \S+:\d+", "from"), (r"[ \t]+\.\.\. \d+ levels\.\.\.$", "from")],
+    }),
+}
+
+
+def _builtin(name: str) -> Rules:
+    start, first, states = _BUILTIN_SPECS[name]
+    starts = _matcher([(start, first)])
+    return Rules(name, starts, {state: _matcher(rules) for state, rules in states.items()})
+
+
+BUILTIN: dict[str, Rules] = {name: _builtin(name) for name in _BUILTIN_SPECS}
+
+
+def _regex_rules(start: re.Pattern[str], cont: re.Pattern[str] | None) -> Rules:
+    search = start.search
+
+    def starts(line: str) -> str | None:
+        return "cont" if search(line) else None
+
+    if cont is None:
+        return Rules("regex", starts, {"cont": lambda _line: "cont"}, start_first=True)
+    cont_search = cont.search
+    return Rules("regex", starts, {"cont": lambda line: "cont" if cont_search(line) else None}, start_first=True)
+
+
+# --- configuration ----------------------------------------------------------------------------------
+
+
+class MultilineOptions(Options):
+    """The ``multiline`` mapping of a tail source."""
+
+    type = Option("list", [], doc="regex (with start and cont), or built-in rules: java, python, go, ruby; "
+                  "several built-ins as a list. Empty with a start regex: regex.")
+    start = Option("str", "", doc="regex rules: a line this regex finds something in begins an event "
+                   "(Fluentd's format_firstline).", aliases=("format_firstline",))
+    cont = Option("str", "", doc="regex rules: lines this regex finds something in continue the open event; "
+                  "other lines stand alone. Empty: every line that does not start an event continues one.",
+                  aliases=("continue",))
+    flush_timeout = Option("duration", 1.0, doc="Emit an open event once its stream got no line for this long.",
+                           aliases=("multiline_flush_interval",))
+    max_lines = Option("int", 500, doc="Most lines in one event; more are emitted as the next piece, pieces "
+                       "numbered in podlog.multiline_split.")
+    max_bytes = Option("size", 256 * 1024, doc="Most bytes in one event (the lines and their newlines); past it "
+                       "the event is cut as with max_lines.")
+
+
+@dataclass(frozen=True)
+class Multiline:
+    """Compiled multiline settings of a source; ``assembler()`` gives each file its own state."""
+
+    rules: tuple[Rules, ...]
+    flush_timeout: float = 1.0
+    max_lines: int = 500
+    max_bytes: int = 256 * 1024
+    _start: Callable[[str], tuple[Rules, str] | None] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_start", _start_of(self.rules))
+
+    def assembler(self) -> Assembler:
+        return Assembler(self)
+
+
+def _start_of(rules: tuple[Rules, ...]) -> Callable[[str], tuple[Rules, str] | None]:
+    """The first rules whose start matches a line, and the state it opens."""
+    if len(rules) == 1:
+        only = rules[0]
+        start = only.start
+
+        def one(line: str) -> tuple[Rules, str] | None:
+            state = start(line)
+            return None if state is None else (only, state)
+
+        return one
+
+    def first(line: str) -> tuple[Rules, str] | None:
+        for r in rules:
+            state = r.start(line)
+            if state is not None:
+                return r, state
+        return None
+
+    return first
+
+
+def build_multiline(spec: Any, where: Located | None) -> Multiline | None:
+    """``java``, ``[java, python]``, ``java,python`` or a mapping of MultilineOptions; None/false: off."""
+    where = where or Located("<config>", 0, "multiline")
+    if spec in (None, "", False, [], "none", "off"):
+        return None
+    if isinstance(spec, (str, list)):
+        spec = {"type": spec}
+    if not isinstance(spec, dict):
+        raise ConfigError(where, "expected a built-in name (java, python, go, ruby), a list of them, or a mapping "
+                                 "with type: and its options")
+    o = MultilineOptions.from_mapping(spec, where, f"{where.path}.")
+    kinds = [k.lower() for k in o.type] or (["regex"] if o.start else [])
+    if not kinds:
+        raise o.error("type", "expected regex (with start:) or java, python, go, ruby")
+    if o.max_lines < 1:
+        raise o.error("max_lines", "must be at least 1")
+    if o.max_bytes < 1:
+        raise o.error("max_bytes", "must be at least 1")
+    if kinds == ["regex"]:
+        rules: tuple[Rules, ...] = (_compile_regex_rules(o),)
+    else:
+        unknown = [k for k in kinds if k not in BUILTIN]
+        if unknown:
+            raise o.error("type", f"unknown multiline rules {', '.join(unknown)}; valid: regex (alone), "
+                                  f"{', '.join(BUILTIN)}")
+        if o.start or o.cont:
+            raise o.error("start" if o.start else "cont", "start/cont are for type: regex, not built-in rules")
+        rules = tuple(BUILTIN[k] for k in dict.fromkeys(kinds))
+    return Multiline(rules, o.flush_timeout, o.max_lines, o.max_bytes)
+
+
+def _compile_regex_rules(o: Any) -> Rules:
+    if not o.start:
+        raise o.error("start", "type regex needs a start regex (the first line of an event)")
+    try:
+        start = _compile(o.start)
+    except re.error as exc:
+        raise o.error("start", f"invalid regular expression: {exc}") from None
+    try:
+        cont = _compile(o.cont) if o.cont else None
+    except re.error as exc:
+        raise o.error("cont", f"invalid regular expression: {exc}") from None
+    return _regex_rules(start, cont)
+
+
+_SLASHED = re.compile(r"/(?P<body>.*)/(?P<flags>[imx]*)", re.S)
+_FLAGS = {"i": re.IGNORECASE, "m": re.DOTALL, "x": re.VERBOSE}
+
+
+def _compile(text: str) -> re.Pattern[str]:
+    """A Python or Ruby regex, bare or Fluentd's ``/regex/flags``."""
+    from podlog.parsers._util import ruby_to_python_regex
+
+    flags = 0
+    m = _SLASHED.fullmatch(text.strip())
+    if m:
+        text = m.group("body")
+        for flag in m.group("flags"):
+            flags |= _FLAGS[flag]
+    return re.compile(ruby_to_python_regex(text), flags)
+
+
+# --- assembly ---------------------------------------------------------------------------------------
+
+
+class _Event:
+    """An event being gathered on one stream."""
+
+    __slots__ = ("first", "lines", "marks", "piece", "rules", "seen", "size", "state", "stream", "ts")
+
+    def __init__(self, rules: Rules, state: str, first: int, ts: bytes | None, stream: bytes | None,
+                 line: bytes, seen: float, piece: int = 0) -> None:
+        self.rules = rules
+        self.state = state
+        self.first = first
+        self.ts = ts
+        self.stream = stream
+        self.lines = [line]
+        self.size = len(line)
+        self.seen = seen
+        self.piece = piece  # >0: continues an event cut at max_lines/max_bytes
+        self.marks: dict[str, Any] | None = None
+
+
+class Assembler:
+    """Per-file state: at most one open event per stream."""
+
+    def __init__(self, settings: Multiline) -> None:
+        self.settings = settings
+        self._open: dict[bytes | None, _Event] = {}
+
+    # --- offsets and time ---------------------------------------------------------------------
+
+    def held_from(self) -> int | None:
+        """Offset of the oldest open event's first line: the checkpoint must not pass it."""
+        if not self._open:
+            return None
+        return min(ev.first for ev in self._open.values())
+
+    def due(self, now: float) -> bool:
+        limit = now - self.settings.flush_timeout
+        return any(ev.seen <= limit for ev in self._open.values())
+
+    def reset(self) -> None:
+        """Forget open events (file truncated)."""
+        self._open.clear()
+
+    # --- the codec's entry points ---------------------------------------------------------------
+
+    def decode(self, codec: LineCodec, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int],
+               read_time: bytes | None) -> None:
+        """Envelopes off and fragments joined by the codec, then events assembled and built: one pass per read."""
+        from podlog.codecs.container import now_rfc3339
+
+        starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
+        if codec.format == "cri":
+            items = codec._cri_join(lines, range(len(lines)), starts)
+        elif codec.format == "docker":
+            items = codec._docker_items(lines, starts, [None] * len(lines), False)
+        else:
+            now = read_time or now_rfc3339()
+            items = [(i, now, None, line, None) for i, line in enumerate(lines)]
+        self.build(codec, self.feed(items, starts, time.monotonic()), docs, offsets)
+
+    def expire(self, codec: LineCodec, now: float, docs: list[bytes], offsets: list[int]) -> None:
+        """Emit events whose stream has been quiet for flush_timeout."""
+        limit = now - self.settings.flush_timeout
+        out: list[Out] = []
+        for stream, ev in list(self._open.items()):
+            if ev.seen <= limit:
+                del self._open[stream]
+                out.append(_record(ev))
+        self.build(codec, sorted(out, key=itemgetter(0)), docs, offsets)
+
+    def flush(self, codec: LineCodec, docs: list[bytes], offsets: list[int]) -> None:
+        """End of input: fragments still waiting for their end join their stream's event, then all is emitted."""
+        pending = sorted(codec._partials.items(), key=lambda kv: kv[1][0])
+        codec._partials.clear()
+        items: list[Item] = [(n, ts, stream, b"".join(pieces), None)
+                             for n, (stream, (_, pieces, ts)) in enumerate(pending)]
+        starts = [first for _, (first, _, _) in pending]
+        out = self.feed(items, starts, time.monotonic(), marks={n: {"incomplete": True} for n in range(len(items))})
+        out.extend(_record(ev) for ev in self._open.values())
+        self._open.clear()
+        self.build(codec, sorted(out, key=itemgetter(0)), docs, offsets)
+
+    # --- the state machine ----------------------------------------------------------------------
+
+    def feed(self, items: list[Item], starts: list[int], now: float,
+             marks: dict[int, dict[str, Any]] | None = None) -> list[Out]:
+        """Records completed by ``items`` (in file order), ordered by their first line's offset."""
+        out: list[Out] = []
+        emit = out.append
+        opened = self._open
+        find_start = self.settings._start
+        max_lines, max_bytes = self.settings.max_lines, self.settings.max_bytes
+        closed_any = False
+        for i, ts, stream, msg, err in items:
+            if err is not None:  # an envelope that did not decode: kept raw, never joined
+                emit((starts[i], ts, stream, msg, err, marks.get(i) if marks else None))
+                continue
+            text = msg.decode("utf-8", "replace")
+            ev = opened.get(stream)
+            if ev is not None:
+                rules = ev.rules
+                nxt = None if rules.start_first and rules.start(text) is not None else rules.states[ev.state](text)
+                if nxt is not None:
+                    if len(ev.lines) >= max_lines or ev.size + 1 + len(msg) > max_bytes:
+                        emit(_record(ev, split=True))  # cut here, marked; this line opens the next piece
+                        closed_any = True
+                        ev = opened[stream] = _Event(rules, nxt, starts[i], ts, stream, msg, now, ev.piece + 1)
+                    else:
+                        ev.lines.append(msg)
+                        ev.size += 1 + len(msg)
+                        ev.state = nxt
+                        ev.seen = now
+                    if marks and i in marks:
+                        ev.marks = {**(ev.marks or {}), **marks[i]}
+                    continue
+                del opened[stream]
+                emit(_record(ev))
+                closed_any = True
+            found = find_start(text)
+            if found is None:
+                emit((starts[i], ts, stream, msg, None, marks.get(i) if marks else None))
+                continue
+            ev = opened[stream] = _Event(found[0], found[1], starts[i], ts, stream, msg, now)
+            if marks and i in marks:
+                ev.marks = dict(marks[i])
+        if closed_any:
+            out.sort(key=itemgetter(0))
+        return out
+
+    # --- documents ------------------------------------------------------------------------------
+
+    @staticmethod
+    def build(codec: LineCodec, records: list[Out], docs: list[bytes], offsets: list[int]) -> None:
+        """Documents through the codec's general path: one parser call for all records of the read."""
+        if not records:
+            return
+        out: list[bytes | None] = [None] * len(records)
+        codec._general_many([(n, ts, stream, msg, err) for n, (_, ts, stream, msg, err, _) in enumerate(records)],
+                            out)
+        for n, rec in enumerate(records):
+            if rec[5]:
+                out[n] = _marked(out[n], rec[5])  # type: ignore[arg-type]
+        docs.extend(out)  # type: ignore[arg-type]
+        offsets.extend(r[0] for r in records)
+
+
+def _record(ev: _Event, split: bool = False) -> Out:
+    """An event as one record; pieces of a cut event carry their number."""
+    marks = ev.marks
+    if split or ev.piece:
+        marks = {**(marks or {}), "multiline_split": ev.piece}
+    return (ev.first, ev.ts, ev.stream, b"\n".join(ev.lines), None, marks)
+
+
+def _marked(doc: bytes, marks: dict[str, Any]) -> bytes:
+    """Add podlog marks to a built document (rare: cut or incomplete events only)."""
+    record = orjson.loads(doc)
+    podlog = record.get("podlog")
+    record["podlog"] = {**(podlog if isinstance(podlog, dict) else {}), **marks}
+    return orjson.dumps(record)
