@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         return engine.run()
     if args.command == "check":
         _setup_logging("warning")
+        if args.input is None and (args.tag or args.path or args.json):
+            print("podlog: check: --tag, --path and --json go with --input", file=sys.stderr)
+            return 2
         if args.input is not None:
             from podlog.dryrun import check_lines
 

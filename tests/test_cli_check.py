@@ -189,3 +189,66 @@ def test_config_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "rotate_wait: expected a duration" in err
     code, _, err = check(capsys, "-c", str(FIXTURES / "seed003_stdout.conf"), "--input", str(tmp_path / "none.log"))
     assert code == 2 and "none.log" in err
+
+
+SHOP = """<source>
+  @type tail
+  path /var/log/shop/web.log
+  tag shop.web
+  @label @SHOP
+  <parse>
+    @type regexp
+    expression /^(?<level>[A-Z]+) (?<msg>.*)$/
+  </parse>
+</source>
+<label @SHOP>
+  <filter shop.**>
+    @type grep
+    <exclude>
+      key level
+      pattern /^DEBUG$/
+    </exclude>
+  </filter>
+  <match shop.{web,api}>
+    @type rewrite_tag_filter
+    <rule>
+      key level
+      pattern /^ERROR$/
+      tag alert.${tag_parts[1]}
+    </rule>
+  </match>
+  <match alert.**>
+    @type copy
+    <store>
+      @type elasticsearch
+      host elasticsearch
+    </store>
+    <store>
+      @type stdout
+    </store>
+  </match>
+</label>
+"""
+
+
+def test_real_filters_and_a_rewritten_tag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "fluent.conf"
+    conf.write_text(SHOP)
+    sample = tmp_path / "sample.log"
+    sample.write_text("DEBUG cache warm\nERROR upstream timed out\nINFO fine\n")
+    debug, error, info = check_json(capsys, "-c", str(conf), "--input", str(sample))
+    assert debug["dropped"] == [{"by": "@SHOP:grep.0", "tag": "shop.web", "count": 1}]
+    assert [(o["output"], o["type"], o["match"], o["tag"]) for o in error["outputs"]] == [
+        ("@SHOP:copy.1.0", "elasticsearch", "alert.**", "alert.web"),
+        ("@SHOP:copy.1.1", "stdout", "alert.**", "alert.web"),
+    ]
+    assert error["outputs"][0]["record"]["msg"] == "upstream timed out"
+    assert info["outputs"] == []  # no rule rewrote it: the <match> rewrite_tag_filter took it and let it go
+    assert info["dropped"] == [{"by": "@SHOP:rewrite_tag_filter.0", "tag": "shop.web", "count": 1}]
+
+
+def test_dry_run_options_need_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = check(capsys, "-c", str(FIXTURES / "seed003_stdout.conf"), "--tag", "x")
+    assert (code, out) == (2, "") and "--tag, --path and --json go with --input" in err
+    code, out, _ = check(capsys, "-c", str(FIXTURES / "seed003_stdout.conf"))
+    assert (code, out.strip()) == (0, f"{FIXTURES / 'seed003_stdout.conf'}: OK (2 sources, 1 outputs)")
