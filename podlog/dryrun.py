@@ -66,7 +66,7 @@ class LineReport:
     records: list[dict[str, Any]] = field(default_factory=list)  # as the source produced them
     deliveries: list[Delivery] = field(default_factory=list)
     drops: list[Drop] = field(default_factory=list)
-    held: bool = False  # a partial line, kept until the line that ends it
+    held: bool = False  # kept for the lines that end its record (partial line, open multiline event)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -169,7 +169,7 @@ def choose_feed(engine: Engine, tag: str | None, path: str) -> Feed:
 
 
 def dry_run(engine: Engine, recorder: Recorder, feed: Feed, lines: Iterable[bytes]) -> Iterator[LineReport]:
-    """One report per line, in order; a last one if partial lines were still held at the end."""
+    """One report per line, in order; a last one if records were still held at the end."""
     codec: LineCodec | None = None
     number = 0
     for number, line in enumerate(lines, 1):
@@ -186,7 +186,7 @@ def dry_run(engine: Engine, recorder: Recorder, feed: Feed, lines: Iterable[byte
     if codec is not None and codec.held_from() is not None:
         docs = []
         codec.flush_partials(docs, [])
-        yield _route(engine, recorder, feed, LineReport(None, "end of input: held partial lines", feed.tag), docs)
+        yield _route(engine, recorder, feed, LineReport(None, "end of input: what was still held", feed.tag), docs)
 
 
 def _route(engine: Engine, recorder: Recorder, feed: Feed, report: LineReport, docs: list[bytes]) -> LineReport:
@@ -264,9 +264,10 @@ def render(report: LineReport) -> str:
     head = f"line {report.number}" if report.number is not None else "end"
     lines = [f"{head}: {report.text}"]
     if report.held:
-        lines.append("  held: a partial line, joined with the line that ends it")
-    for record in report.records:
-        lines.append(f"  record: {_dumps(record)}")
+        lines.append("  held: waiting for the rest of its record (a partial line, or a multiline event still open)")
+    several = len(report.records) > 1
+    for i, record in enumerate(report.records, 1):
+        lines.append(f"  record{f' {i}' if several else ''}: {_dumps(record)}")
         if "parse_error" in record:
             lines.append(f"  parse error: {record['parse_error']}")
     lines.extend(_outcomes(report))
@@ -274,7 +275,8 @@ def render(report: LineReport) -> str:
 
 
 def _outcomes(report: LineReport) -> Iterator[str]:
-    shown = [_dumps(r) for r in report.records]
+    source = [_dumps(r) for r in report.records]
+    shown = list(source)
 
     def after_filters(record: dict[str, Any]) -> Iterator[str]:
         text = _dumps(record)
@@ -284,7 +286,9 @@ def _outcomes(report: LineReport) -> Iterator[str]:
 
     for d in report.deliveries:
         yield from after_filters(d.record)
-        yield f"  -> {d.output} ({d.type}) via <match {d.match}>, tag {d.tag}"
+        text = _dumps(d.record)
+        which = f" (record {source.index(text) + 1})" if len(source) > 1 and text in source else ""
+        yield f"  -> {d.output} ({d.type}) via <match {d.match}>, tag {d.tag}{which}"
     for drop in report.drops:
         n = f"{drop.count} records " if drop.count != 1 else ""
         if drop.by is not None:

@@ -252,3 +252,20 @@ def test_dry_run_options_need_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert (code, out) == (2, "") and "--tag, --path and --json go with --input" in err
     code, out, _ = check(capsys, "-c", str(FIXTURES / "seed003_stdout.conf"))
     assert (code, out.strip()) == (0, f"{FIXTURES / 'seed003_stdout.conf'}: OK (2 sources, 1 outputs)")
+
+
+def test_multiline_events_are_held_then_emitted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "agent.yaml"
+    conf.write_text("sources: [{type: tail, path: [/x.log], tag: app, container_format: cri, multiline: java}]\n"
+                    "outputs: [{type: stdout}]\n")
+    sample = tmp_path / "in.log"
+    sample.write_text("2024-05-01T12:00:00.1Z stdout F java.lang.IllegalStateException: boom\n"
+                      "2024-05-01T12:00:00.1Z stdout F \tat com.shop.App.run(App.java:12)\n"
+                      "2024-05-01T12:00:00.2Z stdout F next\n")
+    trace, frame, nxt, *end = check_json(capsys, "-c", str(conf), "--input", str(sample))
+    assert trace["held"] and frame["held"] and trace["outputs"] == frame["outputs"] == []
+    emitted = [r["message"] for r in nxt["records"]] + [r["message"] for e in end for r in e["records"]]
+    assert emitted == ["java.lang.IllegalStateException: boom\n\tat com.shop.App.run(App.java:12)", "next"]
+    code, out, _ = check(capsys, "-c", str(conf), "--input", str(sample))
+    assert code == 0
+    assert "  held: waiting for the rest of its record" in out
