@@ -29,6 +29,7 @@ __all__ = ["SampleFilter"]
 
 _GOLDEN = 0x9E3779B1  # multiplicative mixing: crc32 alone clusters for keys that differ in one digit
 _RANGE = 1 << 32
+MAX_GROUPS = 10_000  # groups whose counters are kept
 
 
 class _Count:
@@ -94,9 +95,18 @@ class SampleFilter(Filter):
                 minute = int(time.monotonic() // 60)
                 for group, positions in groups.items():
                     self._sample(self.counts.setdefault(group, _Count()), positions, minute, mask)
+                if len(self.counts) > MAX_GROUPS:
+                    self._prune(minute)
         if not all(mask):
             batch.keep(mask)
         return batch
+
+    def _prune(self, minute: int) -> None:
+        """Bound memory with a high-cardinality ``sample_unit``: forget groups idle since the last minute,
+        then the oldest. A forgotten group starts its 1-in-N grid and its minimum rate afresh."""
+        self.counts = {g: c for g, c in self.counts.items() if c.minute >= minute - 1}
+        while len(self.counts) > MAX_GROUPS:
+            del self.counts[next(iter(self.counts))]
 
     def _by_hash(self, values: list[Any]) -> list[bool]:
         crc, threshold = zlib.crc32, self.threshold

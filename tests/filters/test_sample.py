@@ -51,3 +51,15 @@ def test_config_errors() -> None:
         yaml_filter("  - type: sample\n    interval: 2\n    probability: 0.5\n")
     with pytest.raises(ConfigError, match="cannot be combined with hash_key"):
         yaml_filter("  - type: sample\n    interval: 2\n    hash_key: id\n    minimum_rate_per_min: 5\n")
+
+
+def test_group_counters_stay_bounded_with_a_high_cardinality_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    import podlog.filters.sample as sample
+
+    monkeypatch.setattr(sample, "MAX_GROUPS", 50)
+    flt = yaml_filter("  - type: sample\n    interval: 2\n    sample_unit: request_id\n")
+    for round_ in range(10):
+        kept = run(flt, [{"request_id": f"r{round_}-{i}"} for i in range(40)])
+        assert len(kept) == 40  # each group's first record is kept
+        assert len(flt.counts) <= 50
+    assert [r["n"] for r in run(flt, [{"request_id": "r9-0", "n": 1}, {"request_id": "r9-0", "n": 2}])] == [2]
