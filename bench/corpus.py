@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-__all__ = ["cri_lines", "docker_lines", "nginx_lines", "write"]
+__all__ = ["cri_lines", "docker_lines", "java_cri_lines", "java_records", "java_trace_lines", "nginx_lines", "write"]
 
 _PATHS = ["/api/v1/users", "/api/v1/orders", "/healthz", "/static/app.js", "/api/v2/search", "/login"]
 _LEVELS = ["info", "info", "info", "debug", "warn", "error"]
@@ -82,6 +82,41 @@ def java_trace_lines(n_events: int, seed: int = 42) -> list[bytes]:
     return out
 
 
+def java_cri_lines(n_events: int, seed: int = 42) -> list[bytes]:
+    """The Java corpus as a container writes it: the app's lines and traces on stderr, access lines on stdout
+    in between (also inside traces), 2% of frames cut into P/F fragments."""
+    rng = random.Random(seed)
+    out = []
+    for i, line in enumerate(java_trace_lines(n_events, seed)):
+        ts = _ts(i).encode()
+        while rng.random() < 0.2:
+            out.append(b"%s stdout F GET /healthz 200 %d" % (ts, rng.randint(1, 999)))
+        if line.startswith(b"\tat") and rng.random() < 0.02:
+            out.append(b"%s stderr P %s" % (ts, line[:12]))
+            out.append(b"%s stdout F GET /api 200 %d" % (ts, rng.randint(1, 999)))
+            out.append(b"%s stderr F %s" % (ts, line[12:]))
+        else:
+            out.append(b"%s stderr F %s" % (ts, line))
+    return out
+
+
+def java_records(lines: list[bytes]) -> int:
+    """Records a java multiline source makes of a java corpus (plain or CRI): one per line that is no frame."""
+    records = 0
+    held: dict[bytes, bytes] = {}
+    for line in lines:
+        parts = line.split(b" ", 3)
+        message = line
+        if len(parts) == 4 and parts[1] in (b"stdout", b"stderr"):
+            _, stream, flag, message = parts
+            if flag == b"P":
+                held[stream] = held.get(stream, b"") + message
+                continue
+            message = held.pop(stream, b"") + message
+        records += not message.startswith((b"\tat ", b"Caused by: ", b"\t... "))
+    return records
+
+
 def write(path: Path, lines: list[bytes]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = b"\n".join(lines) + b"\n"
@@ -91,11 +126,12 @@ def write(path: Path, lines: list[bytes]) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("kind", choices=["cri", "docker", "nginx", "java"])
+    ap.add_argument("kind", choices=["cri", "docker", "nginx", "java", "java-cri"])
     ap.add_argument("n", type=int)
     ap.add_argument("out", type=Path)
     args = ap.parse_args()
-    gen = {"cri": cri_lines, "docker": docker_lines, "nginx": nginx_lines, "java": java_trace_lines}[args.kind]
+    gen = {"cri": cri_lines, "docker": docker_lines, "nginx": nginx_lines, "java": java_trace_lines,
+           "java-cri": java_cri_lines}[args.kind]
     print(write(args.out, gen(args.n)), "bytes")
 
 

@@ -8,6 +8,8 @@ S1  CRI file -> envelope parsed -> NDJSON file
 S2  S1 with the JSON payload lifted into fields (invalid JSON kept raw)
 S3  nginx access log -> nginx parser -> NDJSON file (when the parser exists)
 D1  docker json-file -> NDJSON file
+M1  plain Java log with stack traces -> multiline java -> NDJSON file (lines/s and µs per input line)
+M2  the same as CRI: traces on stderr interleaved with stdout lines, some frames in P/F fragments
 ST  `podlog stream` peak RSS re-streaming the CRI corpus
 IDLE 1,000 idle tailed files: CPU share of one core over 20 s
 """
@@ -92,12 +94,14 @@ def _report(name: str, lines: int, cpu: float, rss: int, wall: float, floor: flo
           f"(process total {cpu / lines * 1e6:5.2f})  peak RSS {rss / 1024:6.1f} MB  floor x{net / floor:5.1f}")
 
 
-def scenario(work: Path, name: str, log: Path, lines: int, extra: str, floor: float, base: float) -> None:
+def scenario(work: Path, name: str, log: Path, lines: int, extra: str, floor: float, base: float,
+             expect: int | None = None) -> None:
+    """``expect``: documents the scenario should write, when not one per line (multiline)."""
     cfg = _config(work, log, extra)
     cpu, rss, wall = _run([*PODLOG, "agent", "-c", str(cfg), "--log-level", "warning"])
     out_lines = (work / "out.ndjson").read_bytes().count(b"\n")
     _report(name, lines, cpu, rss, wall, floor, base)
-    if out_lines < lines * 0.98:
+    if out_lines < (expect or lines) * 0.98:
         print(f"     WARNING: only {out_lines} documents written")
 
 
@@ -171,6 +175,14 @@ def main() -> None:
             scenario(work, "S3", nginx, args.lines, "    container_format: none\n    parser: nginx", floor, base)
         except KeyError:
             print("S3   skipped: no nginx parser")
+        for name, kind, fmt in (("M1", "java", "none"), ("M2", "java-cri", "cri")):
+            java = work / f"{kind}.log"
+            _make(kind, args.lines // 4, java)  # ~4 lines per event
+            from corpus import java_records
+
+            lines = java.read_bytes().split(b"\n")[:-1]
+            extra = f"    container_format: {fmt}\n    multiline: java"
+            scenario(work, name, java, len(lines), extra, floor, base, expect=java_records(lines))
         stream_rss(work, cri)
         if not args.skip_idle:
             idle(work)
