@@ -269,3 +269,15 @@ def test_multiline_events_are_held_then_emitted(tmp_path: Path, capsys: pytest.C
     code, out, _ = check(capsys, "-c", str(conf), "--input", str(sample))
     assert code == 0
     assert "  held: waiting for the rest of its record" in out
+
+
+def test_check_leaves_a_corrupt_pos_file_of_a_running_agent_alone(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    pos = tmp_path / "app.pos"
+    pos.write_bytes(b'{"version": 1, "files": {"1:2": ')  # what a running agent's crash left
+    conf = tmp_path / "agent.yaml"
+    conf.write_text(f"sources:\n  - {{type: tail, path: [{tmp_path}/*.log], pos_file: {pos}, tag: app}}\n"
+                    "outputs:\n  - {type: stdout}\n")
+    code, out, _ = check(capsys, "-c", str(conf))
+    assert code == 0 and "OK" in out
+    assert pos.read_bytes() == b'{"version": 1, "files": {"1:2": ' and not list(tmp_path.glob("*.corrupt-*"))

@@ -29,9 +29,9 @@ class StdoutOutput(Output):
     def write(self, chunk: Chunk) -> Result:
         docs = chunk.docs()
         if self.options.format == "fluentd":
-            prefix = time.strftime("%Y-%m-%d %H:%M:%S.000000000 +0000 ", time.gmtime()).encode()
-            prefix += chunk.tag.encode() + b": "
-            body = b"".join(prefix + d + b"\n" for d in docs)
+            now = time.strftime("%Y-%m-%d %H:%M:%S.000000000 +0000", time.gmtime()).encode()
+            tag = b" " + chunk.tag.encode() + b": "
+            body = b"".join(_event_time(d, now) + tag + d + b"\n" for d in docs)
         else:
             body = b"\n".join(docs) + b"\n"
         try:
@@ -41,3 +41,22 @@ class StdoutOutput(Output):
         except BrokenPipeError:
             return Result.retry("stdout is closed")
         return Result.ok()
+
+
+_TS = b'{"@timestamp":"'
+
+
+def _event_time(doc: bytes, now: bytes) -> bytes:
+    """Fluentd prints the event's time: a record's leading RFC 3339 ``@timestamp`` as ``2024-05-01 12:00:00.1 +0000``;
+    records without one get the flush time."""
+    if not doc.startswith(_TS):
+        return now
+    end = doc.find(b'"', len(_TS))
+    ts = doc[len(_TS) : end]
+    if len(ts) < 20 or ts[10:11] != b"T":
+        return now
+    if ts.endswith(b"Z"):
+        return ts[:10] + b" " + ts[11:-1] + b" +0000"
+    if ts[-6:-5] in (b"+", b"-") and ts[-3:-2] == b":":
+        return ts[:10] + b" " + ts[11:-6] + b" " + ts[-6:-3] + ts[-2:]
+    return now

@@ -33,3 +33,22 @@ def test_stdout_formats(body: str, expected: str) -> None:
 def test_other_formatters_are_refused_at_their_line() -> None:
     with pytest.raises(ConfigError, match=r"^fluent.conf:8: format: stdout prints with @type stdout"):
         stdout_format("  format ltsv\n")
+
+
+def test_fluentd_format_prints_the_event_time(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    from podlog.batch import Batch
+    from podlog.config.errors import Located
+    from podlog.outputs._base import Chunk
+    from podlog.outputs.stdout import StdoutOutput
+
+    out = StdoutOutput(StdoutOutput.Options.from_mapping({"format": "fluentd"}, Located("t", 0, ""), ""))
+    chunk = Chunk("count.format1", 0.0)
+    chunk.add(Batch("count.format1", docs=[b'{"@timestamp":"2024-05-01T12:00:00.123456789Z","message":"0: a"}',
+                                            b'{"@timestamp":"2024-05-01T14:00:00.5+02:00","message":"b"}',
+                                            b'{"message":"no time"}']), 0)
+    out.write(chunk)
+    lines = capsysbinary.readouterr().out.splitlines()
+    assert lines[0] == (b'2024-05-01 12:00:00.123456789 +0000 count.format1: '
+                        b'{"@timestamp":"2024-05-01T12:00:00.123456789Z","message":"0: a"}')
+    assert lines[1].startswith(b"2024-05-01 14:00:00.5 +0200 count.format1: ")
+    assert lines[2].endswith(b' +0000 count.format1: {"message":"no time"}') and lines[2][:2] == b"20"

@@ -46,12 +46,14 @@ class Checkpoints:
         self._fluentd: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self._dirty = False
+        self._aside: str | None = None  # where a corrupt pos_file goes at the first save
         if path:
             self._load(path)
 
     def _load(self, path: str) -> None:
         try:
-            raw = open(path, "rb").read()  # noqa: SIM115
+            with open(path, "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -63,17 +65,22 @@ class Checkpoints:
         try:
             self.entries = _parse_json(raw) if raw.lstrip()[:1] == b"{" else self._parse_fluentd(raw)
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
-            aside = f"{path}.corrupt-{int(time.time())}"
-            try:
-                os.replace(path, aside)
-            except OSError:
-                aside = "(could not move it aside)"
+            self._aside = f"{path}.corrupt-{int(time.time())}"
             log.warning(
-                "pos_file %s is corrupt (%s); moved to %s. Files will be read from the head: "
-                "records may be delivered twice, none lost.", path, exc, aside,
+                "pos_file %s is corrupt (%s); it will be kept as %s. Files will be read from the head: "
+                "records may be delivered twice, none lost.", path, exc, self._aside,
             )
             self.entries = {}
             self.corrupt = True
+
+    def _move_corrupt_aside(self) -> None:
+        """Done at the first save, not at load, so ``podlog check`` never touches a running agent's file."""
+        assert self.path is not None and self._aside is not None
+        try:
+            os.replace(self.path, self._aside)
+        except OSError as exc:
+            log.warning("cannot move the corrupt pos_file %s aside (%s): it will be overwritten", self.path, exc)
+        self._aside = None
 
     def _parse_fluentd(self, raw: bytes) -> dict[str, Entry]:
         for number, line in enumerate(raw.decode().splitlines(), 1):
@@ -123,6 +130,8 @@ class Checkpoints:
                 {"version": 1, "files": {k: vars(e) for k, e in self.entries.items()}}, option=orjson.OPT_INDENT_2
             )
             self._dirty = False
+        if self._aside is not None:
+            self._move_corrupt_aside()
         tmp = f"{self.path}.tmp"
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
