@@ -47,16 +47,18 @@ _TS = b'{"@timestamp":"'
 
 
 def _event_time(doc: bytes, now: bytes) -> bytes:
-    """Fluentd prints the event's time: a record's leading RFC 3339 ``@timestamp`` as ``2024-05-01 12:00:00.1 +0000``;
-    records without one get the flush time."""
+    """Fluentd prints the event's time, ``2024-05-01 12:00:00.100000000 +0000``: from a record's leading
+    RFC 3339 ``@timestamp``, else the flush time."""
     if not doc.startswith(_TS):
         return now
-    end = doc.find(b'"', len(_TS))
-    ts = doc[len(_TS) : end]
-    if len(ts) < 20 or ts[10:11] != b"T":
-        return now
+    ts = doc[len(_TS) : doc.find(b'"', len(_TS))]
     if ts.endswith(b"Z"):
-        return ts[:10] + b" " + ts[11:-1] + b" +0000"
-    if ts[-6:-5] in (b"+", b"-") and ts[-3:-2] == b":":
-        return ts[:10] + b" " + ts[11:-6] + b" " + ts[-6:-3] + ts[-2:]
-    return now
+        clock, zone = ts[:-1], b"+0000"
+    elif ts[-6:-5] in (b"+", b"-") and ts[-3:-2] == b":":
+        clock, zone = ts[:-6], ts[-6:-3] + ts[-2:]
+    else:
+        return now
+    if len(clock) < 19 or clock[10:11] != b"T":
+        return now
+    fraction = clock[20:] if clock[19:20] == b"." else b""
+    return clock[:10] + b" " + clock[11:19] + b"." + (fraction + b"000000000")[:9] + b" " + zone

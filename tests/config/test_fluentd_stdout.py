@@ -50,5 +50,5 @@ def test_fluentd_format_prints_the_event_time(capsysbinary: pytest.CaptureFixtur
     lines = capsysbinary.readouterr().out.splitlines()
     assert lines[0] == (b'2024-05-01 12:00:00.123456789 +0000 count.format1: '
                         b'{"@timestamp":"2024-05-01T12:00:00.123456789Z","message":"0: a"}')
-    assert lines[1].startswith(b"2024-05-01 14:00:00.5 +0200 count.format1: ")
+    assert lines[1].startswith(b"2024-05-01 14:00:00.500000000 +0200 count.format1: ")
     assert lines[2].endswith(b' +0000 count.format1: {"message":"no time"}') and lines[2][:2] == b"20"
