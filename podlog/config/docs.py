@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from podlog.buffer.options import BufferOptions
+from podlog.codecs.multiline import MultilineOptions
 from podlog.config.loader import AgentOptions
 from podlog.config.options import Options
 from podlog.plugin import KINDS, available
@@ -36,7 +37,9 @@ def render_reference() -> dict[str, str]:
         pages[f"{kind}s.md"] = "\n".join(lines)
     pages["agent.md"] = "\n".join(["# Agent settings (`agent:`)", "", *_table(AgentOptions), "",
                                    "# Buffer settings (`buffer:` of an output, `<buffer>` in fluent.conf)", "",
-                                   *_table(BufferOptions), ""])
+                                   *_table(BufferOptions), "",
+                                   "# Multiline settings (`multiline:` of a tail source, see docs/multiline.md)", "",
+                                   *_table(MultilineOptions), ""])
     return pages
 
 
