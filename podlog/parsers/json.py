@@ -87,8 +87,11 @@ def _as_dict(raw: bytes) -> Parsed:
     try:
         try:
             obj = _ANY.decode(raw)
-        except UnicodeDecodeError:
-            obj = _ANY.decode(str(raw, "utf-8", "replace"))
+        except (UnicodeDecodeError, _DecodeError):  # msgspec >= 0.23 reports bad UTF-8 as a DecodeError
+            text = str(raw, "utf-8", "replace")
+            if text.encode() == raw:
+                raise  # valid UTF-8: the JSON itself is broken
+            obj = _ANY.decode(text)
     except Exception as exc:  # DecodeError, and anything else: never let one line break the batch
         return ParseFailure(f"invalid JSON: {exc}")
     return obj if type(obj) is dict else ParseFailure("not a JSON object")
