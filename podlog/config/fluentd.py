@@ -155,6 +155,8 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
         _tail(options, el)
     if ptype == "stdout":
         _stdout(options, el)
+    if ptype == "file" and "format" in options:
+        _file_format(options)
     if _text(type_param) == "elasticsearch_data_stream":
         _default(options, "data_stream", True, el.line)
     if ptype == "copy" and not spec.stores:
@@ -347,6 +349,16 @@ def _stdout(options: LineDict, el: Element) -> None:
         raise ConfigError(Located(options.file, options.key_lines["format"], "format"),
                           "stdout prints with @type stdout (time tag: record) or json (record only)")
     options["format"] = "json" if kind == "json" else "fluentd"
+
+
+def _file_format(options: LineDict) -> None:
+    """podlog's file output writes JSON lines: ``format json`` (or ``<format> @type json``) says just that."""
+    fmt = options.get("format")
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else fmt
+    if kind != "json" or (isinstance(fmt, Mapping) and set(fmt) - {"type"}):
+        raise ConfigError(Located(options.file, options.key_lines["format"], "format"),
+                          f"the file output writes JSON lines only (format json); {kind!r} is not supported")
+    del options["format"]
 
 
 def _tail(options: LineDict, el: Element) -> None:

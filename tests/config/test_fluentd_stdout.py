@@ -52,3 +52,15 @@ def test_fluentd_format_prints_the_event_time(capsysbinary: pytest.CaptureFixtur
                         b'{"@timestamp":"2024-05-01T12:00:00.123456789Z","message":"0: a"}')
     assert lines[1].startswith(b"2024-05-01 14:00:00.500000000 +0200 count.format1: ")
     assert lines[2].endswith(b' +0000 count.format1: {"message":"no time"}') and lines[2][:2] == b"20"
+
+
+@pytest.mark.parametrize("body", ["  format json\n", "  <format>\n    @type json\n  </format>\n"])
+def test_file_output_accepts_format_json(body: str) -> None:
+    config = load_fluentd_text(SOURCE + f"<match **>\n  @type file\n  path /tmp/x\n{body}</match>\n", "fluent.conf", {})
+    assert dict(config.main.outputs[0].options) == {"path": "/tmp/x"}
+
+
+def test_file_output_refuses_other_formats_at_their_line() -> None:
+    with pytest.raises(ConfigError, match=r"^fluent.conf:9: format: the file output writes JSON lines only"):
+        load_fluentd_text(SOURCE + "<match **>\n  @type file\n  path /tmp/x\n  format ltsv\n</match>\n",
+                          "fluent.conf", {})
