@@ -98,10 +98,13 @@ class LineCodec:
         # '%' in constant fragments must not be read as a format directive
         self._tpl = (b'{"@timestamp":"%b","stream":"%b",' + self._frag.replace(b"%", b"%%")
                      + self._msg_key.replace(b"%", b"%%") + b"%b}")
+        self._tpl_escaped = self._tpl[:-3] + b'"%b"}'  # the message already escaped, quotes around it
         self.message_key = message_key
         self.lift_json = lift_json
         self.parse = parse
         self.reserved = frozenset(reserved) | set(self.fields) | {"@timestamp", "stream", message_key}
+        # Keys of a parsed record that clash with the record's own (with and without an envelope stream).
+        self._clash = (frozenset(self.fields) | {"stream"}, frozenset(self.fields))
         # stream -> (start offset of the first fragment, fragments, time)
         self._partials: dict[bytes, tuple[int, list[bytes], bytes]] = {}
         self.multiline: Assembler | None = None  # set by the source: events joined after the fragments
@@ -139,7 +142,13 @@ class LineCodec:
             self._plain(lines, base, docs, offsets, read_time or now_rfc3339())
 
     def _cri(self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int]) -> None:
-        """Fast loop for the common line (full, valid, UTF-8); everything else is revisited in order."""
+        """Fast loop for the common line (full, valid, UTF-8); everything else is revisited in order.
+
+        The messages are escaped for JSON a chunk at a time: one decode (UTF-8 check) and one
+        orjson call for all lines, cut apart again at the escaped separator, so the loop only
+        splices. A chunk that does not fit (invalid UTF-8, a separator inside a line) is escaped
+        line by line instead.
+        """
         starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
         out: list[bytes | None] = []
         append = out.append
@@ -150,28 +159,53 @@ class LineCodec:
         lift = self.lift_json and self.parse is None
         if self.parse is not None:
             held = {b"stdout", b"stderr", b"-"}  # every line takes the general path, parsed per chunk
-        for parts in map(_SPLIT3, lines):
-            if len(parts) == 4 and parts[2] == b"F" and parts[1] not in held and parts[1] in _STREAMS \
-                    and b'"' not in parts[0] and b"\\" not in parts[0]:
-                msg = parts[3]
-                if lift and msg[:1] == b"{":
-                    spliced = self._splice(parts[0], parts[1], msg)
-                    if spliced is not None:
-                        append(spliced)
-                        continue
-                else:
-                    try:
-                        append(tpl % (parts[0], parts[1], dumps(msg.decode())))
-                        continue
-                    except UnicodeDecodeError:
-                        pass
-            elif len(parts) == 4 and self.parse is None:
-                if parts[2] == b"P":
-                    held.add(parts[1])
-                else:
-                    held.discard(parts[1])  # the F that ends them: special, and later lines are fast again
-            special.append(len(out))
-            append(None)
+        escaped = None if lift or self.parse is not None else _escape_lines(lines)
+        if escaped is not None:
+            spliced_tpl = self._tpl_escaped
+            for parts in map(_SPLIT3, escaped):
+                # escaped: a '"' or '\\' in the time, or any control character, shows as a backslash
+                if len(parts) == 4 and parts[2] == b"F" and parts[1] not in held and parts[1] in _STREAMS \
+                        and b"\\" not in parts[0]:
+                    append(spliced_tpl % (parts[0], parts[1], parts[3]))
+                    continue
+                if len(parts) == 4:
+                    if parts[2] == b"P":
+                        held.add(parts[1])
+                    else:
+                        held.discard(parts[1])  # the F that ends them: special, and later lines are fast again
+                special.append(len(out))
+                append(None)
+        else:
+            reserved = self.reserved
+            frag = self._frag
+            raw_object = _RAW_OBJECT.decode
+            for parts in map(_SPLIT3, lines):
+                if len(parts) == 4 and parts[2] == b"F" and parts[1] not in held and parts[1] in _STREAMS \
+                        and b'"' not in parts[0] and b"\\" not in parts[0]:
+                    msg = parts[3]
+                    if lift and msg[:1] == b"{":
+                        # _splice, inlined: the payload's members after ours, when its keys are all new
+                        try:
+                            keys = raw_object(msg)
+                        except (msgspec.DecodeError, msgspec.ValidationError):
+                            keys = None
+                        if keys and reserved.isdisjoint(keys):
+                            append(b'{"@timestamp":"%b","stream":"%b",%b%b' % (parts[0], parts[1], frag,
+                                                                               msg.strip()[1:]))
+                            continue
+                    else:
+                        try:
+                            append(tpl % (parts[0], parts[1], dumps(msg.decode())))
+                            continue
+                        except UnicodeDecodeError:
+                            pass
+                elif len(parts) == 4 and self.parse is None:
+                    if parts[2] == b"P":
+                        held.add(parts[1])
+                    else:
+                        held.discard(parts[1])  # the F that ends them: special, and later lines are fast again
+                special.append(len(out))
+                append(None)
         if special:
             self._cri_special(lines, special, starts, out)
         docs.extend(filter(None, out))
@@ -215,13 +249,40 @@ class LineCodec:
         self, items: list[tuple[int, bytes | None, bytes | None, bytes, str | None]], out: list[bytes | None]
     ) -> None:
         """General-path documents for ``items`` (index, time, stream, message, error); one parser call for all."""
-        parsed: list[Any] = []
-        if self.parse is not None:
-            todo = [msg for _, _, _, msg, err in items if err is None]
-            results = iter(self.parse(todo) if todo else [])
-            parsed = [None if err is not None else next(results) for _, _, _, _, err in items]
-        for n, (i, ts, stream, msg, error) in enumerate(items):
-            out[i] = self._document(ts, stream, msg, error, parsed[n] if parsed else None)
+        if self.parse is None:
+            for i, ts, stream, msg, error in items:
+                out[i] = self._document(ts, stream, msg, error)
+            return
+        todo = [msg for _, _, _, msg, err in items if err is None]
+        results = iter(self.parse(todo) if todo else [])
+        utf8 = _all_utf8(todo)
+        document = self._parsed_document
+        for i, ts, stream, msg, error in items:
+            if error is not None:
+                out[i] = self._document(ts, stream, msg, error)
+                continue
+            result = next(results)
+            # A dict whose keys clash with none of ours (a str @timestamp from the parser replaces the
+            # read time): the common case, serialised without _document's dict merge.
+            if utf8 and type(result) is dict and result and type(result.get("@timestamp", "")) is str \
+                    and (self._clash[0] if stream is not None else self._clash[1]).isdisjoint(result):
+                out[i] = document(ts, stream, result)
+            else:
+                out[i] = self._document(ts, stream, msg, None, result)
+
+    def _parsed_document(self, ts: bytes | None, stream: bytes | None, result: dict[str, Any]) -> bytes:
+        """The same bytes _document writes for a clash-free parsed dict, spliced rather than merged."""
+        if "@timestamp" in result:
+            if stream is None and not self.fields and next(iter(result)) == "@timestamp":
+                return _kept(_DUMPS(result, default=str))  # already in the document's key order
+            record: dict[str, Any] = {"@timestamp": ""}
+            if stream is not None:
+                record["stream"] = stream.decode("ascii", "replace")
+            return _kept(_DUMPS({**record, **self.fields, **result}, default=str))
+        head = b'{"@timestamp":' + _DUMPS((ts or now_rfc3339()).decode("ascii", "replace")) + b","
+        if stream is not None:
+            head += b'"stream":' + _DUMPS(stream.decode("ascii", "replace")) + b","
+        return head + self._frag + _DUMPS(result, default=str)[1:]
 
     def _docker(self, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int]) -> None:
         starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
@@ -340,7 +401,7 @@ class LineCodec:
             marks["invalid_utf8"] = True
         if marks:
             record["podlog"] = marks
-        return _DUMPS(record, default=str)
+        return _kept(_DUMPS(record, default=str))
 
     def _splice(self, ts: bytes | None, stream: bytes | None, payload: bytes) -> bytes | None:
         """The JSON payload's members spliced after ours, or None if it cannot be done safely."""
@@ -397,6 +458,43 @@ class LineCodec:
                      read_time: bytes | None = None) -> None:
         """A record cut by the line size limit: the piece, marked, through the general path."""
         self._general(read_time, None, msg, start, docs, offsets, flags=flags)
+
+
+_SEPARATOR = b"\x00"  # joins a chunk's lines; escaped by orjson as \u0000, which the lines are then cut at
+_ESCAPED_SEPARATOR = b"\\u0000"
+
+
+def _escape_lines(lines: list[bytes]) -> list[bytes] | None:
+    """Every line JSON-escaped (without quotes) in one pass, or None if the chunk must go line by line.
+
+    A NUL byte or an invalid UTF-8 sequence in any line, or the text ``\\u0000`` itself, makes the
+    cut ambiguous; the count check catches each, and the caller escapes line by line.
+    """
+    try:
+        text = _SEPARATOR.join(lines).decode()
+    except UnicodeDecodeError:
+        return None
+    escaped = _DUMPS(text)[1:-1].split(_ESCAPED_SEPARATOR)
+    return escaped if len(escaped) == len(lines) else None
+
+
+def _kept(doc: bytes) -> bytes:
+    """An exact-size copy of an orjson result that will be held (buffered until flushed).
+
+    orjson returns small documents in 4 KiB allocations; held by the thousand in a
+    buffer they cost 15-20x their size in RSS, and the page faults of fresh memory
+    cost more CPU than this copy (measured in docs/performance.md).
+    """
+    return bytes(memoryview(doc))
+
+
+def _all_utf8(messages: list[bytes]) -> bool:
+    """Whether every message is valid UTF-8, in one pass (a newline ends any partial sequence)."""
+    try:
+        b"\n".join(messages).decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _text(msg: bytes) -> tuple[str, bool]:

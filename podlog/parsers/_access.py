@@ -103,11 +103,12 @@ class AccessLogParser(Parser):
                         size = int(size)
                     except ValueError:
                         size = 0 if size == "-" else size
+                    # The time first: it leads the document, so the codec can write this dict as it is.
                     if nginx:
-                        rec = {"remote": h[0], "host": h[1], "user": h[2], tkey: t, "method": r[0], "path": r[1],
+                        rec = {tkey: t, "remote": h[0], "host": h[1], "user": h[2], "method": r[0], "path": r[1],
                                "code": code, "size": size}
                     else:
-                        rec = {"host": h[0], "user": h[2], tkey: t, "method": r[0], "path": r[1],
+                        rec = {tkey: t, "host": h[0], "user": h[2], "method": r[0], "path": r[1],
                                "code": code, "size": size}
                     if n > 3:
                         rec["referer"] = q[3]

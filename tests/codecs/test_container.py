@@ -101,3 +101,43 @@ def test_json_lift_splices_and_handles_clashes() -> None:
 def test_constant_fields_with_percent_signs_survive_templating() -> None:
     records, _ = decode(LineCodec("cri", {"path": "/var/log/100%.log"}), [b"2024-01-01T00:00:00Z stdout F a%sb"])
     assert records[0]["path"] == "/var/log/100%.log" and records[0]["message"] == "a%sb"
+
+
+def test_cri_chunk_escaping_falls_back_when_the_cut_is_ambiguous() -> None:
+    """Lines are escaped a chunk at a time and cut at the escaped NUL: NULs, the text \\u0000,
+    control characters in the time and backslashes must all still come out exactly."""
+    messages = [b"plain", b"tab\there", b'quote " and \\ slash', b"text \\u0000 here", b"nul \x00 byte",
+                b"ends with \\", "unicode \u00e9\u4e2d".encode()]
+    for message in messages:
+        lines = [b"2024-01-01T00:00:00.1Z stdout F before", b"2024-01-01T00:00:00.2Z stdout F " + message,
+                 b"2024-01-01T00:00:00.3Z stderr F after"]
+        records, offsets = decode(LineCodec("cri"), lines, base=7)
+        assert [r["message"] for r in records] == ["before", message.decode(), "after"]
+        assert offsets == [7, 7 + len(lines[0]) + 1, 7 + len(lines[0]) + len(lines[1]) + 2]
+    records, _ = decode(LineCodec("cri"), [b"2024-01-01T00:00:00.1Z\t stdout F x",
+                                           b"2024-01-01T00:00:00.2Z stdout F y"])
+    # a control character in the time leaves the fast loop, so the document stays valid JSON
+    assert records[0]["@timestamp"] == "2024-01-01T00:00:00.1Z\t" and records[1]["message"] == "y"
+
+
+def test_parsed_records_spliced_like_the_general_path() -> None:
+    """The batched path for parsed dicts writes what the dict merge did; clashes still go under payload."""
+    results = [{"@timestamp": "2024-01-01T00:00:00Z", "a": 1}, {"b": "x"}, {"stream": "mine", "c": 2},
+               {"@timestamp": 5, "d": 3}, {}]
+    codec = LineCodec("cri", {"kubernetes": {"pod_name": "p"}}, parse=lambda msgs: [dict(r) for r in results])
+    lines = [f"2024-05-01T00:00:0{i}Z stdout F m{i}".encode() for i in range(len(results))]
+    docs: list[bytes] = []
+    codec.decode(lines, 0, docs, [])
+    records = [orjson.loads(d) for d in docs]
+    expected = [codec._document(ts, b"stdout", msg, None, dict(r)) for ts, msg, r in
+                zip([line.split(b" ")[0] for line in lines], [line.split(b" ", 3)[3] for line in lines], results,
+                    strict=True)]
+    assert docs == expected
+    assert records[0]["@timestamp"] == "2024-01-01T00:00:00Z" and records[1]["@timestamp"] == "2024-05-01T00:00:01Z"
+    assert records[2]["payload"] == {"stream": "mine"} and records[3]["payload"] == {"@timestamp": 5}
+    plain = LineCodec("none", parse=lambda msgs: [{"@timestamp": "2024-01-01T00:00:00Z", "x": m.decode()}
+                                                    for m in msgs])
+    docs = []
+    plain.decode([b"one", b"two"], 0, docs, [], b"2024-06-01T00:00:00Z")
+    assert docs == [b'{"@timestamp":"2024-01-01T00:00:00Z","x":"one"}',
+                    b'{"@timestamp":"2024-01-01T00:00:00Z","x":"two"}']
