@@ -53,6 +53,7 @@ class TailedFile:
         self.left_at: float | None = None  # when rotation/deletion was seen
         self.at_eof = False
         self.deleted = False
+        self.seen: tuple[int, int, int, int] | None = None  # (dev, ino, size, mtime_ns) at the last look
 
 
 class TailInput(Input):
@@ -196,9 +197,13 @@ class TailInput(Input):
         """Read and check files; True if some file still has unread data."""
         busy = False
         for path, tf in list(self.active.items()):
-            if check_all or tf.realpath in changed or not tf.at_eof:
+            hinted = tf.realpath in changed
+            if check_all and not hinted and tf.at_eof and self._unchanged(path, tf):
+                self._timers(tf, now)  # an idle file costs one stat per stat_interval
+                continue
+            if check_all or hinted or not tf.at_eof:
                 busy |= self._read(tf)
-                if check_all or tf.realpath in changed:
+                if check_all or hinted:
                     self._check(path, tf, now)
         for tf in list(self.draining):
             busy |= self._read(tf)
@@ -278,6 +283,25 @@ class TailInput(Input):
             return len(head) == entry.fp_len and zlib.crc32(head) == entry.fp
         return True
 
+    @staticmethod
+    def _unchanged(path: str, tf: TailedFile) -> bool:
+        """Same file, same size, same mtime as at the last look: no write, rotation or truncation since."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if seen == tf.seen:
+            return True
+        tf.seen = seen  # what follows reads at least up to this size
+        return False
+
+    def _timers(self, tf: TailedFile, now: float) -> None:
+        """Time-driven work of a file: a last line without newline, multiline events past their timeout."""
+        if tf.parts and now - tf.last_data >= self.options.partial_line_timeout:
+            self._flush_partial_line(tf)
+        self._expire_events(tf, now)
+
     def _check(self, path: str, tf: TailedFile, now: float) -> None:
         state = tf.f.path_state()
         if state != "same":
@@ -304,9 +328,7 @@ class TailInput(Input):
         entry = self.checkpoints.entries.get(tf.f.key)
         if entry is not None and entry.fp_len < FINGERPRINT_BYTES and tf.f.pos > entry.fp_len:
             self._refresh_fingerprint(tf)
-        if tf.parts and now - tf.last_data >= self.options.partial_line_timeout:
-            self._flush_partial_line(tf)
-        self._expire_events(tf, now)
+        self._timers(tf, now)
 
     def _rewritten(self, tf: TailedFile) -> bool:
         """copytruncate followed by fast writes can regrow the file past our offset before we look:
