@@ -71,6 +71,8 @@ def detect_format(line: bytes) -> str:
 
 # A parse function takes messages and returns per message: dict, validated JSON bytes, or an error string.
 ParseFn = Callable[[list[bytes]], list[Any]]
+# A parser's documents(messages, heads): whole documents, None per message (or for all) it leaves to us.
+DocumentsFn = Callable[[list[bytes], list[bytes]], "list[bytes | None] | None"]
 
 
 class LineCodec:
@@ -105,8 +107,20 @@ class LineCodec:
         self.reserved = frozenset(reserved) | set(self.fields) | {"@timestamp", "stream", message_key}
         # Keys of a parsed record that clash with the record's own (with and without an envelope stream).
         self._clash = (frozenset(self.fields) | {"stream"}, frozenset(self.fields))
+        # A parser that writes whole documents (``parse`` is its bound method, e.g. nginx's) is
+        # given our members to put after its time, when none of its keys is one of ours.
+        owner = getattr(parse, "__self__", None)
+        keys = getattr(owner, "document_keys", None)
+        self._documents: DocumentsFn | None = (
+            owner.documents if keys and self._clash[0].isdisjoint(keys) else None  # type: ignore[union-attr]
+        )
+        self._heads = {None: self._frag, **{s: b'"stream":"%b",' % s + self._frag for s in _STREAMS}}
         # stream -> (start offset of the first fragment, fragments, time)
         self._partials: dict[bytes, tuple[int, list[bytes], bytes]] = {}
+        # A joined line may grow without end (a process that never writes a newline): past max_joined
+        # bytes its fragments so far are emitted as a piece, numbered per stream here (podlog.split).
+        self.max_joined = 0
+        self._pieces: dict[bytes, int] = {}
         self.multiline: Assembler | None = None  # set by the source: events joined after the fragments
 
     # --- offsets -----------------------------------------------------------------
@@ -123,6 +137,7 @@ class LineCodec:
     def reset(self) -> None:
         """Forget held fragments (file truncated)."""
         self._partials.clear()
+        self._pieces.clear()
         if self.multiline is not None:
             self.multiline.reset()
 
@@ -153,7 +168,7 @@ class LineCodec:
         out: list[bytes | None] = []
         append = out.append
         special: list[int] = []
-        held = {s for s in self._partials}
+        held = {*self._partials, *self._pieces}
         dumps = _DUMPS
         tpl = self._tpl
         lift = self.lift_json and self.parse is None
@@ -231,19 +246,35 @@ class LineCodec:
                 continue
             ts, stream, flag, msg = parts
             if flag == b"P":
-                held = partials.get(stream)
-                if held is None:
-                    partials[stream] = (starts[i], [msg], ts)
-                else:
-                    held[1].append(msg)
+                self._hold(stream, starts, i, msg, ts, pending)
                 continue
             if stream in partials:
                 first, pieces, ts = partials.pop(stream)
                 pieces.append(msg)
                 msg = b"".join(pieces)
                 starts[i] = first
-            pending.append((i, ts, stream, msg, None))
+            pending.append((i, ts, stream, msg, self._last_piece(stream)))
         return pending
+
+    def _hold(self, stream: bytes, starts: list[int], i: int, msg: bytes, ts: bytes,
+              pending: list[tuple[int, bytes | None, bytes | None, bytes, str | None]]) -> None:
+        """Keep a fragment until its line ends; past ``max_joined`` bytes emit what is held as a piece."""
+        held = self._partials.get(stream)
+        if held is None:
+            held = self._partials[stream] = (starts[i], [msg], ts)
+        else:
+            held[1].append(msg)
+        if self.max_joined and sum(map(len, held[1])) > self.max_joined:
+            first, pieces, ts = self._partials.pop(stream)
+            n = self._pieces.get(stream, 0)
+            self._pieces[stream] = n + 1
+            starts[i] = first
+            pending.append((i, ts, stream, b"".join(pieces), Piece(n)))
+
+    def _last_piece(self, stream: bytes) -> Piece | None:
+        """The mark of the end of a line cut into pieces, if it was."""
+        n = self._pieces.pop(stream, None)
+        return None if n is None else Piece(n)
 
     def _general_many(
         self, items: list[tuple[int, bytes | None, bytes | None, bytes, str | None]], out: list[bytes | None]
@@ -253,6 +284,10 @@ class LineCodec:
             for i, ts, stream, msg, error in items:
                 out[i] = self._document(ts, stream, msg, error)
             return
+        if self._documents is not None:
+            items = self._parser_documents(items, out)
+            if not items:
+                return
         todo = [msg for _, _, _, msg, err in items if err is None]
         results = iter(self.parse(todo) if todo else [])
         utf8 = _all_utf8(todo)
@@ -269,6 +304,21 @@ class LineCodec:
                 out[i] = document(ts, stream, result)
             else:
                 out[i] = self._document(ts, stream, msg, None, result)
+
+    def _parser_documents(
+        self, items: list[tuple[int, bytes | None, bytes | None, bytes, str | None]], out: list[bytes | None]
+    ) -> list[tuple[int, bytes | None, bytes | None, bytes, str | None]]:
+        """Documents the parser writes itself land in ``out`` (whose slots for ``items`` are None);
+        the items it leaves (odd lines, invalid UTF-8, envelope errors) are returned, in order."""
+        heads = self._heads
+        ready = [item for item in items if item[4] is None and item[2] in heads]
+        docs = self._documents([item[3] for item in ready], [heads[item[2]] for item in ready])  # type: ignore[misc]
+        if docs is None:
+            return items
+        for item, doc in zip(ready, docs, strict=True):
+            if doc is not None:
+                out[item[0]] = doc
+        return [item for item in items if out[item[0]] is None]
 
     def _parsed_document(self, ts: bytes | None, stream: bytes | None, result: dict[str, Any]) -> bytes:
         """The same bytes _document writes for a clash-free parsed dict, spliced rather than merged."""
@@ -313,11 +363,7 @@ class LineCodec:
             stream = entry.stream.encode()
             log = entry.log
             if not log.endswith("\n"):  # a 16 KiB fragment: held until the line's end
-                held = partials.get(stream)
-                if held is None:
-                    partials[stream] = (starts[i], [log.encode()], entry.time.encode())
-                else:
-                    held[1].append(log.encode())
+                self._hold(stream, starts, i, log.encode(), entry.time.encode(), items)
                 continue
             log = log[:-1]
             ts = entry.time.encode()
@@ -325,7 +371,9 @@ class LineCodec:
                 first, pieces, ts = partials.pop(stream)
                 pieces.append(log.encode())
                 starts[i] = first
-                items.append((i, ts, stream, b"".join(pieces), None))
+                items.append((i, ts, stream, b"".join(pieces), self._last_piece(stream)))
+            elif stream in self._pieces:
+                items.append((i, ts, stream, log.encode(errors="surrogatepass"), self._last_piece(stream)))
             elif simple and stream in _STREAMS and b'"' not in ts and b"\\" not in ts:
                 out[i] = tpl % (ts, stream, dumps(log))
             else:
@@ -387,6 +435,8 @@ class LineCodec:
             record["stream"] = stream.decode("ascii", "replace")
         record.update(self.fields)
         text, bad_utf8 = _text(msg)
+        if isinstance(error, Piece):
+            flags, error = {**(flags or {}), "split": error.index}, None
         if error is not None:
             record[self.message_key] = text
             record["parse_error"] = error
@@ -451,8 +501,12 @@ class LineCodec:
             self.multiline.flush(self, docs, offsets)
             return
         for stream, (first, pieces, ts) in sorted(self._partials.items()):
-            self._general(ts, stream, b"".join(pieces), first, docs, offsets, flags={"incomplete": True})
+            flags: dict[str, Any] = {"incomplete": True}
+            if stream in self._pieces:
+                flags["split"] = self._pieces[stream]
+            self._general(ts, stream, b"".join(pieces), first, docs, offsets, flags=flags)
         self._partials.clear()
+        self._pieces.clear()
 
     def flags_record(self, msg: bytes, start: int, docs: list[bytes], offsets: list[int], flags: dict[str, Any],
                      read_time: bytes | None = None) -> None:
@@ -495,6 +549,17 @@ def _all_utf8(messages: list[bytes]) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+class Piece(str):
+    """In an item's error slot: not an error but the number of a piece of a line cut at max_joined."""
+
+    def __new__(cls, index: int) -> Piece:
+        piece = super().__new__(cls, f"piece {index}")
+        piece.index = index
+        return piece
+
+    index: int
 
 
 def _text(msg: bytes) -> tuple[str, bool]:

@@ -141,3 +141,32 @@ def test_parsed_records_spliced_like_the_general_path() -> None:
     plain.decode([b"one", b"two"], 0, docs, [], b"2024-06-01T00:00:00Z")
     assert docs == [b'{"@timestamp":"2024-01-01T00:00:00Z","x":"one"}',
                     b'{"@timestamp":"2024-01-01T00:00:00Z","x":"two"}']
+
+
+def test_joined_fragments_are_cut_into_marked_pieces_past_the_limit() -> None:
+    """A process that never writes a newline must not make the agent hold its output forever."""
+    codec = LineCodec("cri")
+    codec.max_joined = 25
+    frag = [b"2024-01-01T00:00:00.%dZ stdout P %s" % (i, b"%d" % i * 10) for i in range(1, 6)]
+    first, _ = decode(codec, [*frag[:2], b"2024-01-01T00:00:00.9Z stderr F other"])
+    assert [(r["message"], r.get("podlog")) for r in first] == [("other", None)]
+    assert codec.held_from() == 0  # two fragments (20 bytes) held
+    rest, more = decode(codec, [*frag[2:], b"2024-01-01T00:00:01Z stdout F end", b"2024-01-01T00:00:02Z stdout F x"],
+                        base=200)
+    assert [(r["message"], r.get("podlog")) for r in rest] == [
+        ("1" * 10 + "2" * 10 + "3" * 10, {"split": 0}),   # over 25 bytes with the third fragment
+        ("4" * 10 + "5" * 10 + "end", {"split": 1}),       # the line's end closes the last piece
+        ("x", None)]
+    assert more[0] == 0 and codec.held_from() is None
+
+
+def test_docker_fragments_cut_too_and_end_of_file_marks_the_piece() -> None:
+    codec = LineCodec("docker")
+    codec.max_joined = 10
+    lines = [orjson.dumps({"log": c * 6, "stream": "stdout", "time": "2024-01-01T00:00:00Z"}) for c in "abc"]
+    records, _ = decode(codec, lines)
+    assert [(r["message"], r["podlog"]) for r in records] == [("aaaaaabbbbbb", {"split": 0})]
+    docs: list[bytes] = []
+    codec.flush_partials(docs, [])
+    assert [(orjson.loads(d)["message"], orjson.loads(d)["podlog"]) for d in docs] == [
+        ("cccccc", {"incomplete": True, "split": 1})]
