@@ -282,7 +282,7 @@ def test_seed003_google_cloud_is_refused_with_the_supported_outputs() -> None:
         load_fluentd_text(path.read_text(), str(path), {})
     message = str(info.value)
     assert message.startswith(f"{path}:17: match: <match **>: @type google_cloud is not supported by podlog")
-    for name in ("clickhouse", "copy", "elasticsearch", "file", "forward", "http", "null", "stdout"):
+    for name in ("clickhouse", "copy", "elasticsearch", "file", "http", "null", "stdout"):
         assert name in message
 
 
@@ -411,3 +411,23 @@ def test_system_and_extra_labels() -> None:
     assert (config.agent.log_level, config.agent.data_dir) == ("warning", "/var/lib/podlog")
     assert list(config.labels) == ["@ERROR", "@FLUENT_LOG"]
     assert config.labels["@FLUENT_LOG"].outputs[0].where.path == "label @FLUENT_LOG.match"
+
+
+def test_types_podlog_has_not_built_are_refused_with_what_exists() -> None:
+    message = error_of("<source>\n  @type forward\n  port 24224\n</source>\n")
+    assert message.startswith("fluent.conf:1: source: <source>: @type forward is not supported by podlog; "
+                              "supported input types: tail")
+    message = error_of(TAIL + "<match **>\n  @type forward\n</match>\n")
+    assert "@type forward is not supported" in message and "null" in message and "forward," not in message
+
+
+def test_null_output_discards_and_acknowledges() -> None:
+    from podlog.batch import Batch
+    from podlog.engine import build_plugin
+    from podlog.outputs._base import Chunk, Status
+
+    config = load(TAIL + "<match debug.**>\n  @type null\n</match>\n")
+    output = build_plugin(config.main.outputs[0])
+    chunk = Chunk("debug.x", 0.0)
+    chunk.add(Batch("debug.x", docs=[b'{"m":1}']), 8)
+    assert output.name == "null" and output.write(chunk).status is Status.DELIVERED
