@@ -415,4 +415,4 @@ def _marked(doc: bytes, marks: dict[str, Any]) -> bytes:
     record = orjson.loads(doc)
     podlog = record.get("podlog")
     record["podlog"] = {**(podlog if isinstance(podlog, dict) else {}), **marks}
-    return orjson.dumps(record)
+    return bytes(memoryview(orjson.dumps(record)))  # exact size: orjson allocates 4 KiB (docs/performance.md)

@@ -114,7 +114,7 @@ class KubernetesMetadataFilter(Filter):
             elif self.options.overwrite or "kubernetes" not in orjson.loads(doc):
                 record = orjson.loads(doc)
                 record["kubernetes"] = orjson.loads(fragment)
-                docs[i] = orjson.dumps(record)
+                docs[i] = bytes(memoryview(orjson.dumps(record)))  # exact size, as Batch.docs
 
     def _records(self, batch: Batch, meta: dict[str, Any] | None) -> None:
         key = self.options.path_key
