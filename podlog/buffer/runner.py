@@ -275,6 +275,8 @@ class OutputRunner:
             "retry_next_seconds": max(0.0, self._retry_at - time.monotonic()) if self._retry_attempts else 0.0,
             "buffer_write_errors": getattr(buf, "write_errors", 0), "buffer_error": getattr(buf, "last_error", ""),
             "running": bool(self._threads) and all(t.is_alive() for t in self._threads),
+            # per-item outcomes an output counts itself (Elasticsearch: indexed, duplicate, retry_429, ...)
+            "items": self.output.stats() if hasattr(self.output, "stats") else {},
         }
 
     # --- shutdown ----------------------------------------------------------------------

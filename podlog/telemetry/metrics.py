@@ -88,12 +88,17 @@ def _outputs(outputs: list[dict[str, Any]]) -> Iterator[Metric]:
                              labels=["output"])
     errors = CounterMetricFamily("podlog_buffer_write_errors", "File buffer writes that failed (disk full, I/O) "
                                  "and paused inputs.", labels=["output"])
+    items = CounterMetricFamily("podlog_output_items", "Per-item outcomes an output reports (Elasticsearch bulk: "
+                                "indexed, duplicate, retry_<error type>, rejected_<error type>).",
+                                labels=["output", "outcome"])
     for o in outputs:
         limit.add_metric([o["name"]], float(o["buffer_limit"]))
         attempt.add_metric([o["name"]], float(o["retry_attempts"]))
         wait.add_metric([o["name"]], float(o["retry_next_seconds"]))
         errors.add_metric([o["name"]], float(o.get("buffer_write_errors", 0)))
-    yield from (limit, attempt, wait, errors)
+        for outcome, n in sorted(o.get("items", {}).items()):
+            items.add_metric([o["name"], outcome], float(n))
+    yield from (limit, attempt, wait, errors, items)
 
 
 def _ledger(ledger: dict[str, dict[str, Any]]) -> Iterator[Metric]:

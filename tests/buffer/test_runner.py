@@ -181,3 +181,18 @@ def test_refusals_of_retried_attempts_are_dead_lettered_even_when_the_chunk_is_g
     snap = ledger.snapshot()["src"]
     assert snap["read"] == 7 and round(snap["delivered"]) == 2 and round(snap["dropped"]["dead_letter"]) == 5
     runner.stop()
+
+
+def test_per_item_outcomes_of_an_output_are_exported(tmp_path: Path) -> None:
+    from podlog.telemetry.metrics import StateCollector
+
+    class Counting(Scripted):
+        def stats(self) -> dict[str, int]:
+            return {"indexed": 7, "retry_es_rejected_execution_exception": 2}
+
+    runner, _, metrics = make(tmp_path, Counting([]))
+    metrics.registry.register(StateCollector(lambda: {"outputs": [runner.status()]}))
+    assert sample(metrics, "podlog_output_items_total", output="out", outcome="indexed") == 7
+    assert sample(metrics, "podlog_output_items_total", output="out",
+                  outcome="retry_es_rejected_execution_exception") == 2
+    runner.stop()
