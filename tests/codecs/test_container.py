@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from podlog.codecs.container import LineCodec, detect_format
+from tests.parsers.helpers import make
 
 
 def decode(codec: LineCodec, lines: list[bytes], base: int = 0) -> tuple[list[dict], list[int]]:
@@ -170,3 +171,24 @@ def test_docker_fragments_cut_too_and_end_of_file_marks_the_piece() -> None:
     codec.flush_partials(docs, [])
     assert [(orjson.loads(d)["message"], orjson.loads(d)["podlog"]) for d in docs] == [
         ("cccccc", {"incomplete": True, "split": 1})]
+
+
+def test_parser_documents_match_the_general_path() -> None:
+    """nginx writes whole documents for its usual lines; every document is what the dict path writes."""
+    parser = make("nginx")
+    good = b'10.0.0.7 - - [02/Jan/2024:03:04:05 +0000] "GET /x HTTP/1.1" 200 612 "-" "curl/8.5.0"'
+    odd = [good.replace(b"Jan", b"Foo"), good.replace(b"/x", b"/\\x22"), b"not an access line", good + b" xff"]
+    for fmt, fields, lines in (
+        ("none", {}, [good, *odd, good]),
+        ("none", {"file": "/var/log/a%s.log"}, [good, b"\xff", good]),  # invalid UTF-8: the whole read marked
+        ("cri", {"kubernetes": {"pod_name": "p"}},
+         [b"2024-05-01T00:00:0%dZ %s F %s" % (i, b"stdout" if i % 2 else b"stderr", m)
+          for i, m in enumerate([good, *odd])]),
+    ):
+        fast, slow = LineCodec(fmt, fields, parse=parser.parse), LineCodec(fmt, fields, parse=lambda m: parser.parse(m))
+        assert fast._documents is not None and slow._documents is None
+        docs: list[list[bytes]] = [[], []]
+        for codec, out in zip((fast, slow), docs, strict=True):
+            codec.decode(lines, 0, out, [], b"2024-06-01T00:00:00Z")
+        assert docs[0] == docs[1] and len(docs[0]) == len(lines)
+    assert LineCodec("none", {"host": "n1"}, parse=parser.parse)._documents is None  # a key of ours: dict path

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,6 +46,18 @@ def test_garbage_fails() -> None:
 @given(batches(LINES))
 def test_contract(messages: list[bytes]) -> None:
     check_contract(make("apache2"), messages)
+
+
+@FUZZ
+@given(batches(LINES))
+def test_documents_are_the_parsed_dicts_serialised(messages: list[bytes]) -> None:
+    parser = make("apache2")
+    docs = parser.documents(messages, [b""] * len(messages))
+    if docs is not None:
+        for doc, rec in zip(docs, parser.parse(messages), strict=True):
+            assert doc is None or doc == orjson.dumps(rec)
+    combined, common, escaped = parser.documents(LINES, [b""] * 3) or []
+    assert combined == orjson.dumps(parser.parse([COMBINED])[0]) and common is not None and escaped is None
 
 
 token = st.text(st.characters(blacklist_characters='" \n\r\\', blacklist_categories=("Cs",)), min_size=1, max_size=8)

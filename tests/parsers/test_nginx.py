@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -68,6 +69,45 @@ def test_not_an_access_line() -> None:
 @given(batches(LINES))
 def test_contract(messages: list[bytes]) -> None:
     check_contract(make("nginx"), messages)
+
+
+def test_documents_put_the_record_builders_members_after_the_time() -> None:
+    parser = make("nginx")
+    head = b'"stream":"stdout",'
+    combined, main, bare, common = parser.documents(LINES, [head] * len(LINES))
+    assert bare is None  # a bare X-Forwarded-For: the general path
+    for doc, rec in zip((combined, main, common), parser.parse([COMBINED, MAIN, COMMON]), strict=True):
+        time, _, fields = orjson.dumps(rec).partition(b",")
+        assert doc == time + b"," + head + fields
+    assert orjson.loads(common) == {
+        "@timestamp": "2024-01-02T03:04:05Z", "stream": "stdout", "remote": "10.0.0.7", "host": "-", "user": "-",
+        "method": "GET", "path": "/x", "code": 404, "size": 0,
+    }
+
+
+def test_documents_leave_what_needs_the_general_path() -> None:
+    parser = make("nginx")
+    odd = [
+        COMBINED.replace(b"17/May/2015", b"17/Foo/2015"),  # time_error
+        COMBINED.replace(b"/downloads", b"/a\\x22b"),  # JSON escaping
+        COMBINED.replace(b"Debian", b"Deb\tian"),
+        COMBINED.replace(b" 304 0 ", b" 304 007 "),  # an int JSON writes differently
+        COMBINED.replace(b" 304 ", b" 999 "),
+        COMBINED.replace(b"GET ", b"GET  "),
+    ]
+    assert parser.documents([*odd, COMBINED], [b""] * 7) == [None] * 6 + [orjson.dumps(parser.parse([COMBINED])[0])]
+    assert parser.documents([COMBINED, b"\xff"], [b"", b""]) is None  # invalid UTF-8: marked by the general path
+    assert make("nginx", keep_time_key=True).documents([COMBINED], [b""]) is None
+
+
+@FUZZ
+@given(batches(LINES))
+def test_documents_are_the_parsed_dicts_serialised(messages: list[bytes]) -> None:
+    parser = make("nginx")
+    docs = parser.documents(messages, [b""] * len(messages))
+    if docs is not None:
+        for doc, rec in zip(docs, parser.parse(messages), strict=True):
+            assert doc is None or doc == orjson.dumps(rec)
 
 
 token = st.text(st.characters(blacklist_characters='" \n\r\\', blacklist_categories=("Cs",)), min_size=1, max_size=8)
