@@ -194,6 +194,8 @@ class LineCodec:
             reserved = self.reserved
             frag = self._frag
             raw_object = _RAW_OBJECT.decode
+            # msgspec checks JSON, not the UTF-8 inside strings: one check per read, per line only if it fails
+            utf8 = not lift or _all_utf8(lines)
             for parts in map(_SPLIT3, lines):
                 if len(parts) == 4 and parts[2] == b"F" and parts[1] not in held and parts[1] in _STREAMS \
                         and b'"' not in parts[0] and b"\\" not in parts[0]:
@@ -204,7 +206,7 @@ class LineCodec:
                             keys = raw_object(msg)
                         except (msgspec.DecodeError, msgspec.ValidationError):
                             keys = None
-                        if keys and reserved.isdisjoint(keys):
+                        if keys and reserved.isdisjoint(keys) and (utf8 or _is_utf8(msg)):
                             append(b'{"@timestamp":"%b","stream":"%b",%b%b' % (parts[0], parts[1], frag,
                                                                                msg.strip()[1:]))
                             continue
@@ -459,7 +461,7 @@ class LineCodec:
             keys = _RAW_OBJECT.decode(payload)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        if not keys or not self.reserved.isdisjoint(keys):
+        if not keys or not self.reserved.isdisjoint(keys) or not _is_utf8(payload):
             return None
         body = payload.strip()
         head = b'{"@timestamp":"' + (ts or now_rfc3339()) + b'",'
@@ -469,7 +471,7 @@ class LineCodec:
 
     def _lift_slow(self, record: dict[str, Any], msg: bytes, text: str) -> None:
         try:
-            payload = _LOADS(msg)
+            payload = _LOADS(text)  # the text has invalid UTF-8 replaced: such a payload is still lifted, marked
         except orjson.JSONDecodeError as exc:
             record[self.message_key] = text
             record["parse_error"] = f"invalid JSON: {exc.msg}"
@@ -540,6 +542,14 @@ def _kept(doc: bytes) -> bytes:
     cost more CPU than this copy (measured in docs/performance.md).
     """
     return bytes(memoryview(doc))
+
+
+def _is_utf8(msg: bytes) -> bool:
+    try:
+        msg.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _all_utf8(messages: list[bytes]) -> bool:

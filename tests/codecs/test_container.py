@@ -192,3 +192,10 @@ def test_parser_documents_match_the_general_path() -> None:
             codec.decode(lines, 0, out, [], b"2024-06-01T00:00:00Z")
         assert docs[0] == docs[1] and len(docs[0]) == len(lines)
     assert LineCodec("none", {"host": "n1"}, parse=parser.parse)._documents is None  # a key of ours: dict path
+
+
+def test_json_payload_with_invalid_utf8_is_lifted_replaced_and_marked_never_spliced_raw() -> None:
+    for fmt, line in (("cri", b'2024-01-01T00:00:00Z stdout F {"a":"bad \xff"}'), ("none", b'{"a":"bad \xff"}')):
+        records, _ = decode(LineCodec(fmt, lift_json=True), [line, line.replace(b"\xff", b"ok")])
+        assert records[0]["a"] == "bad \ufffd" and records[0]["podlog"] == {"invalid_utf8": True}
+        assert records[1]["a"] == "bad ok" and "podlog" not in records[1]
