@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from podlog.codecs.container import LineCodec, detect_format
 from tests.parsers.helpers import make
@@ -199,3 +201,31 @@ def test_json_payload_with_invalid_utf8_is_lifted_replaced_and_marked_never_spli
         records, _ = decode(LineCodec(fmt, lift_json=True), [line, line.replace(b"\xff", b"ok")])
         assert records[0]["a"] == "bad \ufffd" and records[0]["podlog"] == {"invalid_utf8": True}
         assert records[1]["a"] == "bad ok" and "podlog" not in records[1]
+
+
+_PAYLOAD = st.one_of(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")),
+                     st.sampled_from([b'{"a":1}', b'{"stream":"x"}', b'{"a":"\xff"}', b'{"a":1,}', b"[1]",
+                                      b'{"a":"\\u0000"}', b'{"@timestamp":"t"}', b"plain \xfe text", b"{}"]))
+_CRI = st.builds(lambda ts, stream, flag, payload: b"%s %s %s %s" % (ts, stream, flag, payload),
+                 st.sampled_from([b"2024-01-01T00:00:00.5Z", b"2024-01-01T00:00:01Z", b'2024"']),
+                 st.sampled_from([b"stdout", b"stderr"]), st.sampled_from([b"F", b"F", b"P"]), _PAYLOAD)
+_DOCKER = st.builds(lambda log, end: orjson.dumps({"log": log.decode("utf-8", "replace") + end, "stream": "stdout",
+                                                   "time": "2024-01-01T00:00:00Z"}),
+                    _PAYLOAD, st.sampled_from(["\n", "\n", ""]))
+_LINES = {"cri": _CRI, "docker": _DOCKER, "none": _PAYLOAD}
+
+
+@settings(max_examples=1000, deadline=None)
+@given(data=st.data(), fmt=st.sampled_from(["cri", "docker", "none"]), lift=st.booleans())
+def test_every_document_is_a_valid_json_object_whatever_the_input(data: st.DataObject, fmt: str, lift: bool) -> None:
+    """Elasticsearch refuses a whole document for one bad byte: the codec must never emit one."""
+    lines = data.draw(st.lists(st.one_of(_LINES[fmt], _PAYLOAD), min_size=1, max_size=12))
+    codec = LineCodec(fmt, {"kubernetes": {"pod_name": "p%"}}, lift_json=lift)
+    docs: list[bytes] = []
+    offsets: list[int] = []
+    codec.decode(lines, 0, docs, offsets)
+    codec.flush_partials(docs, offsets)
+    assert len(docs) == len(offsets)
+    for doc in docs:
+        record = orjson.loads(doc)
+        assert isinstance(record, dict) and "@timestamp" in record
