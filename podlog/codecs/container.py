@@ -191,9 +191,8 @@ class LineCodec:
                 special.append(len(out))
                 append(None)
         else:
-            reserved = self.reserved
             frag = self._frag
-            raw_object = _RAW_OBJECT.decode
+            probe, no_clash = _clash_probe(self.reserved)
             # msgspec checks JSON, not the UTF-8 inside strings: one check per read, per line only if it fails
             utf8 = not lift or _all_utf8(lines)
             for parts in map(_SPLIT3, lines):
@@ -203,10 +202,10 @@ class LineCodec:
                     if lift and msg[:1] == b"{":
                         # _splice, inlined: the payload's members after ours, when its keys are all new
                         try:
-                            keys = raw_object(msg)
+                            new_keys = probe(msg) == no_clash
                         except (msgspec.DecodeError, msgspec.ValidationError):
-                            keys = None
-                        if keys and reserved.isdisjoint(keys) and (utf8 or _is_utf8(msg)):
+                            new_keys = False
+                        if new_keys and msg[1:2] == b'"' and (utf8 or _is_utf8(msg)):
                             append(b'{"@timestamp":"%b","stream":"%b",%b%b' % (parts[0], parts[1], frag,
                                                                                msg.strip()[1:]))
                             continue
@@ -542,6 +541,26 @@ def _kept(doc: bytes) -> bytes:
     cost more CPU than this copy (measured in docs/performance.md).
     """
     return bytes(memoryview(doc))
+
+
+_PROBES: dict[frozenset[str], tuple[Callable[[bytes], Any], Any]] = {}
+
+
+def _clash_probe(reserved: frozenset[str]) -> tuple[Callable[[bytes], Any], Any]:
+    """A decoder that validates a JSON object and picks out only the keys podlog writes itself.
+
+    Decoding into a struct whose fields are those keys skips every other member without building it
+    (half the cost of a dict of raw values); the result equals ``no_clash`` when none is present.
+    Keys are compared unescaped, so ``"str\\u0065am"`` is caught too. One struct class per key set.
+    """
+    found = _PROBES.get(reserved)
+    if found is None:
+        names = sorted(reserved)
+        fields = [(f"k{i}", msgspec.Raw, msgspec.Raw(b"")) for i in range(len(names))]
+        struct = msgspec.defstruct("ReservedKeys", fields, rename=dict(zip((f[0] for f in fields), names,
+                                                                           strict=True)))
+        found = _PROBES[reserved] = (msgspec.json.Decoder(struct).decode, struct())
+    return found
 
 
 def _is_utf8(msg: bytes) -> bool:

@@ -229,3 +229,13 @@ def test_every_document_is_a_valid_json_object_whatever_the_input(data: st.DataO
     for doc in docs:
         record = orjson.loads(doc)
         assert isinstance(record, dict) and "@timestamp" in record
+
+
+def test_payload_keys_written_with_escapes_still_count_as_clashes() -> None:
+    codec = LineCodec("cri", {"kubernetes": {"pod_name": "p"}}, lift_json=True)
+    records, _ = decode(codec, [b'2024-01-01T00:00:00Z stdout F {"str\\u0065am":"mine","a":1}',
+                                b'2024-01-01T00:00:00Z stdout F {"a":1,"kubernetes":{"x":1}}',
+                                b'2024-01-01T00:00:00Z stdout F {}'])
+    assert records[0]["stream"] == "stdout" and records[0]["payload"] == {"stream": "mine"} and records[0]["a"] == 1
+    assert records[1]["kubernetes"] == {"pod_name": "p"} and records[1]["payload"] == {"kubernetes": {"x": 1}}
+    assert records[2]["stream"] == "stdout"
