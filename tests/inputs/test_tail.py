@@ -320,3 +320,44 @@ def test_positions_of_rotated_away_files_are_forgotten(tmp_path: Path, agent_fac
     assert wait_for(lambda: keys() == {f"{st.st_dev}:{st.st_ino}"}, timeout=20), keys()
     assert agent.stop() == 0
     assert sorted(numbers(read_ndjson(out))) == [0, 1, 2, 3]
+
+
+def test_copytruncate_copies_matching_the_glob_are_not_read_twice(tmp_path: Path, agent_factory) -> None:
+    """logrotate copytruncate with a glob that matches the copies (app.log*): the copy is recognised by its
+    first bytes and the bytes before the offset the original was read to, and read only past that offset.
+    So lines written after the agent's last read and before the truncation (only in the copy) arrive once."""
+    log = tmp_path / "app.log"
+    with open(log, "ab") as f:
+        f.write(b"".join(b"line %d %s\n" % (i, b"x" * (i % 40)) for i in range(200)))
+    out = tmp_path / "out.ndjson"
+    # polling every 2 s: the last lines are written, copied and truncated between two looks
+    text = config(tmp_path, f"{log}*", extra="    inotify: false\n    refresh_interval: 0.5s")
+    agent = agent_factory(text.replace("stat_interval: 0.1s", "stat_interval: 2s")).start()
+    assert wait_for(lambda: len(read_ndjson(out)) >= 200)
+    time.sleep(0.3)
+    with open(log, "ab") as f:
+        f.write(b"".join(b"line %d late\n" % i for i in range(200, 230)))
+    shutil.copyfile(log, tmp_path / "app.log.1")
+    os.truncate(log, 0)
+    with open(log, "ab") as f:
+        f.write(b"".join(b"line %d new\n" % i for i in range(230, 300)))
+    assert wait_for(lambda: len(read_ndjson(out)) >= 300, timeout=20)
+    time.sleep(1)
+    assert agent.stop() == 0
+    seen = numbers(read_ndjson(out))
+    assert set(seen) == set(range(300)) and max(seen.values()) == 1, sorted(n for n, c in seen.items() if c > 1)[:5]
+    assert "is a copy of" in (tmp_path / "agent.log").read_text()
+
+
+def test_a_new_file_with_the_same_first_bytes_is_not_taken_for_a_copy(tmp_path: Path, agent_factory) -> None:
+    banner = b"=== service starting, version 1.2.3, build abcdef ===\n" * 6  # > 256 bytes, shared by both
+    first = tmp_path / "a.log"
+    first.write_bytes(banner + b"".join(b"line %d a\n" % i for i in range(100)))
+    out = tmp_path / "out.ndjson"
+    agent = agent_factory(config(tmp_path, f"{tmp_path}/*.log", extra="    refresh_interval: 0.5s")).start()
+    assert wait_for(lambda: len([r for r in read_ndjson(out) if "line" in r.get("message", "")]) >= 100)
+    (tmp_path / "b.log").write_bytes(banner + b"".join(b"line %d b\n" % i for i in range(100, 150)))
+    assert wait_for(lambda: 149 in numbers(read_ndjson(out)), timeout=20)
+    assert agent.stop() == 0
+    assert set(numbers(read_ndjson(out))) == set(range(150))
+    assert sum(1 for r in read_ndjson(out) if r.get("message", "").startswith("===")) == 12

@@ -32,6 +32,7 @@ log = logging.getLogger("podlog.tail")
 # One read is one batch: 256 KiB (~1,300 CRI lines) pays the per-batch costs (ack, ledger, buffer
 # lock, flush hand-off) four times less often than 64 KiB did, and stays well under chunk_limit_size.
 CHUNK = 256 * 1024
+COPY_WINDOW = 512  # bytes kept per file to recognise a copy of it (copytruncate)
 READS_PER_TURN = 4  # 1 MiB per file per turn, so one busy file cannot starve the others
 
 
@@ -54,6 +55,8 @@ class TailedFile:
         self.at_eof = False
         self.deleted = False
         self.seen: tuple[int, int, int, int] | None = None  # (dev, ino, size, mtime_ns) at the last look
+        self.window = b""                 # the last bytes consumed (up to ``start``): recognises copies
+        self.before_truncation: tuple[int, int, bytes, int] | None = None  # (fp_len, fp, window, start)
 
 
 class TailInput(Input):
@@ -259,8 +262,13 @@ class TailInput(Input):
         size = f.size()
         fp_len, fp = fingerprint(f.fd)
         entry = self.checkpoints.lookup(f.key, path, f.ino)
+        copied = None if entry is not None or startup else self._copy_of(f, size, fp_len, fp)
         if entry is not None and self._same_file(f, entry, size):
             f.pos = entry.offset
+        elif copied is not None:
+            f.pos = copied[1]
+            log.info("%s is a copy of %s (copytruncate): reading it from offset %d, what was not read yet",
+                     path, copied[0], f.pos)
         elif startup and not self.options.read_from_head and not self.checkpoints.corrupt:
             f.pos = size
         else:
@@ -273,6 +281,27 @@ class TailInput(Input):
             self._watcher.watch_dir(os.path.dirname(tf.realpath))
         log.info("following %s from offset %d", path, f.pos)
         return tf
+
+    def _copy_of(self, f: Followed, size: int, fp_len: int, fp: int) -> tuple[str, int] | None:
+        """(path, offset) of a followed file this new one is a copy of, as logrotate's copytruncate makes.
+
+        Evidence: the same first bytes, and the same ``COPY_WINDOW`` bytes just before the offset the original
+        was read to, at that offset. Without both the file is read from its head (duplicates, never loss).
+        """
+        for tf in (*self.active.values(), *self.draining):
+            entry = self.checkpoints.entries.get(tf.f.key)
+            states = [tf.before_truncation]
+            if entry is not None:
+                states.append((entry.fp_len, entry.fp, tf.window, tf.start))
+            for state in states:
+                if state is None:
+                    continue
+                head_len, head_fp, window, end = state
+                if (head_len, head_fp) != (fp_len, fp) or not fp_len or not window or not len(window) <= end <= size:
+                    continue
+                if os.pread(f.fd, len(window), end - len(window)) == window:
+                    return tf.f.path, end
+        return None
 
     @staticmethod
     def _same_file(f: Followed, entry: Entry, size: int) -> bool:
@@ -318,6 +347,11 @@ class TailInput(Input):
             return
         if truncated:
             log.info("%s truncated (copytruncate): reading from the start", path)
+            entry = self.checkpoints.entries.get(tf.f.key)
+            if entry is not None:  # so the copy, if it shows up, resumes where this file was read to
+                tf.before_truncation = (entry.fp_len, entry.fp, tf.window, tf.start)
+            tf.window = b""
+            tf.seen, tf.at_eof = None, False  # read again at once: what the last look saw is behind us
             tf.f.pos = 0
             tf.parts, tf.parts_len, tf.start, tf.skipping, tf.split_index = [], 0, 0, False, 0
             if tf.codec is not None:
@@ -430,6 +464,10 @@ class TailInput(Input):
         tf.parts = [rest] if rest else []
         tf.parts_len = len(rest)
         tf.start = base + len(buf) + 1
+        tail = buf[1 - COPY_WINDOW :]
+        if len(tail) < COPY_WINDOW - 1:  # a short read: the window keeps bytes of the earlier ones
+            tail = (tf.window + tail)[1 - COPY_WINDOW :]
+        tf.window = tail + b"\n"
         self._lines(tf, buf.split(b"\n"), base, long=len(buf) > self.options.max_line_size)
 
     def _lines(self, tf: TailedFile, lines: list[bytes], base: int, long: bool) -> None:
@@ -499,6 +537,7 @@ class TailInput(Input):
             rest = self._pieces(tf, data, tf.start, docs, offs, now_rfc3339(), last=False)
         consumed = len(data) - len(rest)
         tf.start += consumed
+        tf.window = b""  # no longer the bytes just before start
         tf.parts = [rest] if rest else []
         tf.parts_len = len(rest)
         self._emit_batch(tf, docs, offs, tf.start)
@@ -511,6 +550,7 @@ class TailInput(Input):
         base = tf.start
         tf.parts, tf.parts_len = [], 0
         tf.start = base + len(data)
+        tf.window = b""
         if tf.codec is None:
             tf.codec = self._codec(tf, data)
         docs: list[bytes] = []
