@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.conftest import read_ndjson, wait_for
 
@@ -361,3 +362,22 @@ def test_a_new_file_with_the_same_first_bytes_is_not_taken_for_a_copy(tmp_path: 
     assert agent.stop() == 0
     assert set(numbers(read_ndjson(out))) == set(range(150))
     assert sum(1 for r in read_ndjson(out) if r.get("message", "").startswith("===")) == 12
+
+
+@pytest.mark.parametrize("inotify", [True, False])
+def test_a_path_recreated_after_its_file_left_is_followed_at_once(tmp_path: Path, agent_factory,
+                                                                   inotify: bool) -> None:
+    """Rename away (to a name the glob does not match), then create: the old file is still draining under
+    that path when the new one appears; the new one must not wait for refresh_interval (60 s here)."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"line %d old\n" % i for i in range(50)))
+    out = tmp_path / "out.ndjson"
+    text = config(tmp_path, str(log), extra=f"    refresh_interval: 60s\n    inotify: {str(inotify).lower()}")
+    agent = agent_factory(text.replace("rotate_wait: 1s", "rotate_wait: 5s")).start()
+    assert wait_for(lambda: len(read_ndjson(out)) >= 50)
+    os.rename(log, tmp_path / "app.old")
+    assert wait_for(lambda: "removed: finishing the old file" in (tmp_path / "agent.log").read_text(), 10)
+    log.write_bytes(b"".join(b"line %d new\n" % i for i in range(50, 80)))
+    assert wait_for(lambda: len(read_ndjson(out)) >= 80, timeout=8), "the new file waited for the rescan"
+    assert agent.stop() == 0
+    assert sorted(numbers(read_ndjson(out))) == list(range(80))

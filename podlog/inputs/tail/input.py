@@ -116,6 +116,7 @@ class TailInput(Input):
         self._emit: Emit | None = None
         self._watcher: Watcher | None = None
         self._finished = False
+        self._rescan_soon = False  # a followed path went away: look for its successor at the next tick
         self._unseen: dict[str, float] = {}  # position key -> when its file was first missed by a rescan
         self.read_bytes = 0
         self.read_records = 0
@@ -181,8 +182,10 @@ class TailInput(Input):
         while not self._stop.is_set():
             activity = watcher.wait(0 if busy else min(o.stat_interval, o.checkpoint_interval))
             now = time.monotonic()
-            if activity.rescan or now >= next_scan:
+            if activity.rescan or now >= next_scan or (self._rescan_soon and now >= next_check):
                 self._rescan(startup=False)
+                # until a successor shows up (or the old file is done), keep looking at every tick
+                self._rescan_soon = any(t.f.path not in self.active for t in self.draining)
                 next_scan = now + o.refresh_interval
             check_all = now >= next_check or not watcher.available
             if check_all:
@@ -216,10 +219,11 @@ class TailInput(Input):
     # --- files -------------------------------------------------------------------------
 
     def _rescan(self, startup: bool) -> None:
-        draining = {t.f.path for t in self.draining}
         paths = scan(self.options.path, self.options.exclude_path)
         for path in paths:
-            if path not in self.active and path not in draining:
+            # A path whose old file is still draining may name a new file already (rename, then create):
+            # _add tells them apart by identity.
+            if path not in self.active:
                 self._add(path, startup)
         self._purge_positions(paths, time.monotonic())
 
@@ -335,6 +339,7 @@ class TailInput(Input):
         state = tf.f.path_state()
         if state != "same":
             log.info("%s %s: finishing the old file", path, "rotated" if state == "moved" else "removed")
+            self._rescan_soon = True  # removed often means renamed, the new file a moment away
             del self.active[path]
             tf.left_at = now
             self.draining.append(tf)
