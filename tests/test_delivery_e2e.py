@@ -291,8 +291,10 @@ def test_permanent_errors_dead_lettered_and_counted(tmp_path: Path, sink: HttpSi
     assert all(e["reason"].startswith("HTTP 400") and e["output"] == "sink" and e["tag"] == "app"
                for e in entries)
     assert sink.unique() == set(lines) - poison
-    assert agent.metric("podlog_output_records_total", output="sink", status="dead_lettered") == len(poison) == 20
-    assert agent.metric("podlog_output_records_total", output="sink", status="delivered") == 980
+    # the runner counts after the sink answered and after the dead-letter file is written: wait for the counts
+    wait_for(lambda: agent.metric("podlog_output_records_total", output="sink", status="dead_lettered") == 20
+             and agent.metric("podlog_output_records_total", output="sink", status="delivered") == 980, 20)
+    assert len(poison) == 20
     assert agent.metric("podlog_source_dropped_records_total", source="app", reason="dead_letter") == 20
     assert agent.metric("podlog_source_delivered_records_total", source="app") == 980
     assert agent.metric("podlog_source_read_records_total", source="app") == 1000

@@ -52,7 +52,14 @@ class Writer(threading.Thread):
         self.rotations = Counter[str]()
 
     def run(self) -> None:
-        f = open(self.path, "ab")  # noqa: SIM115
+        self.f = open(self.path, "ab")  # noqa: SIM115
+        try:
+            self._write()
+        finally:  # a failed caught_up() must not leak the file into the next test's warnings
+            self.f.close()
+
+    def _write(self) -> None:
+        f = self.f
         for i in range(self.total):
             f.write(b"line %d %s\n" % (i, b"x" * (i % 50)))
             if i % 100 == 99:
@@ -65,7 +72,7 @@ class Writer(threading.Thread):
                 if mode == "rename":
                     f.close()
                     os.replace(self.path, f"{self.path}.{i}")
-                    f = open(self.path, "ab")  # noqa: SIM115
+                    f = self.f = open(self.path, "ab")  # noqa: SIM115
                 else:
                     # logrotate copytruncate runs when the agent has long caught up; the copy is not followed
                     assert self.caught_up is not None
@@ -73,7 +80,6 @@ class Writer(threading.Thread):
                     shutil.copyfile(self.path, self.path.with_name(f"copy.{i}"))
                     f.truncate(0)
                     f.seek(0)
-        f.close()
 
 
 def test_rotation_while_writing_fast_every_line_exactly_once(tmp_path: Path, agent_factory) -> None:
