@@ -1,7 +1,8 @@
 """Keeps a demo log directory busy, like the pods in the articles podlog was built from.
 
 - ``containers/``: CRI-format container logs as kubelet writes them (JSON and
-  plain payloads, a few partial lines), rotated by rename every ~1 MB.
+  plain payloads, a few partial lines, Java stack traces on stderr), rotated by
+  rename every ~1 MB.
 - ``app/1.log`` and ``app/2.log``: the classic counter pod (``i: date`` and
   ``date INFO i``), for the streaming sidecar and the agent sidecar.
 """
@@ -30,7 +31,10 @@ def main(root: str, rate: float = 20.0) -> None:
         now = datetime.now(timezone.utc)
         ts = now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
         with open(cri, "a") as f:
-            if i % 7 == 0:
+            if i % 23 == 0:  # a Java stack trace on stderr: one record with `multiline: java`
+                for line in _trace(i):
+                    f.write(f"{ts} stderr F {line}\n")
+            elif i % 7 == 0:
                 f.write(f"{ts} stdout P a long line that the runtime split, part one, \n")
                 f.write(f"{ts} stdout F part two (request {i})\n")
             elif i % 5 == 0:
@@ -48,6 +52,15 @@ def main(root: str, rate: float = 20.0) -> None:
             os.replace(cri, f"{cri}.{int(time.time())}")
         i += 1
         time.sleep(1 / rate)
+
+
+def _trace(i: int) -> list[str]:
+    return [f"Exception in thread \"worker-{i % 4}\" java.lang.IllegalStateException: order {i} has no items",
+            "\tat com.shop.orders.OrderService.checkout(OrderService.java:88)",
+            "\tat com.shop.api.OrderController.post(OrderController.java:41)",
+            "Caused by: java.lang.NullPointerException: items",
+            "\tat com.shop.orders.Cart.total(Cart.java:17)",
+            "\t... 2 more"]
 
 
 if __name__ == "__main__":
