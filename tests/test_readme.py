@@ -22,3 +22,10 @@ def test_readme_yaml_config_builds_an_engine(monkeypatch: pytest.MonkeyPatch) ->
         engine = Engine(load_config_text(text, "README.md"))
         assert engine.inputs and engine.runners
         assert engine.filters or "filters:" not in text
+
+
+def test_quickstart_demo_config_builds_an_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo = README.parent / "examples" / "demo.yaml"
+    monkeypatch.setenv("DEMO_DIR", str(tmp_path))
+    engine = Engine(load_config_text(demo.read_text(), str(demo)))
+    assert len(engine.inputs) == 2 and engine.inputs[0][0].options.multiline == "java"
