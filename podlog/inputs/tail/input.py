@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-import zlib
 from typing import Any
 
 from podlog.batch import Ack, Batch
@@ -23,7 +22,9 @@ from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input
 from podlog.inputs.tail.checkpoint import Checkpoints, Cursor, Entry
 from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint
+from podlog.inputs.tail.identity import PositionPurger, copy_of, next_window, rewritten, same_file
 from podlog.inputs.tail.scan import scan, watch_dirs
+from podlog.inputs.tail.tailed import TailedFile
 from podlog.inputs.tail.watch import Watcher
 
 __all__ = ["TailInput"]
@@ -32,31 +33,7 @@ log = logging.getLogger("podlog.tail")
 # One read is one batch: 256 KiB (~1,300 CRI lines) pays the per-batch costs (ack, ledger, buffer
 # lock, flush hand-off) four times less often than 64 KiB did, and stays well under chunk_limit_size.
 CHUNK = 256 * 1024
-COPY_WINDOW = 512  # bytes kept per file to recognise a copy of it (copytruncate)
 READS_PER_TURN = 4  # 1 MiB per file per turn, so one busy file cannot starve the others
-
-
-class TailedFile:
-    """A followed file with its line assembly, envelope codec and cursor."""
-
-    def __init__(self, f: Followed, tag: str, codec: LineCodec | None, cursor: Cursor) -> None:
-        self.f = f
-        self.tag = tag
-        self.codec = codec                # None until the first line tells the envelope
-        self.cursor = cursor
-        self.realpath = os.path.realpath(f.path)
-        self.parts: list[bytes] = []      # bytes after the last newline
-        self.parts_len = 0
-        self.start = f.pos                # offset of parts[0]
-        self.last_data = time.monotonic()
-        self.split_index = 0              # >0: the next line continues a line cut at max_line_size
-        self.skipping = False             # truncate mode: dropping the rest of a cut line
-        self.left_at: float | None = None  # when rotation/deletion was seen
-        self.at_eof = False
-        self.deleted = False
-        self.seen: tuple[int, int, int, int] | None = None  # (dev, ino, size, mtime_ns) at the last look
-        self.window = b""                 # the last bytes consumed (up to ``start``): recognises copies
-        self.before_truncation: tuple[int, int, bytes, int] | None = None  # (fp_len, fp, window, start)
 
 
 class TailInput(Input):
@@ -117,7 +94,7 @@ class TailInput(Input):
         self._watcher: Watcher | None = None
         self._finished = False
         self._rescan_soon = False  # a followed path went away: look for its successor at the next tick
-        self._unseen: dict[str, float] = {}  # position key -> when its file was first missed by a rescan
+        self._purger = PositionPurger(2 * o.refresh_interval + o.rotate_wait)
         self.read_bytes = 0
         self.read_records = 0
 
@@ -225,29 +202,8 @@ class TailInput(Input):
             # _add tells them apart by identity.
             if path not in self.active:
                 self._add(path, startup)
-        self._purge_positions(paths, time.monotonic())
-
-    def _purge_positions(self, paths: list[str], now: float) -> None:
-        """Forget positions of files no glob matches any more (rotated away, then deleted or moved out).
-
-        Without this the pos_file grows with every rotation. A position is kept for a while after its
-        file was last seen, so a rename that a glob matches again on the next rescan still resumes.
-        """
-        seen = {t.f.key for t in (*self.active.values(), *self.draining)}
-        for path in paths:
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            seen.add(f"{st.st_dev}:{st.st_ino}")
-        keep_for = 2 * self.options.refresh_interval + self.options.rotate_wait
-        for key in list(self.checkpoints.entries):
-            if key in seen:
-                self._unseen.pop(key, None)
-            elif now - self._unseen.setdefault(key, now) >= keep_for:
-                self._unseen.pop(key)
-                self.checkpoints.forget(key)
-                log.info("forgot the position of %s: no longer matched", key)
+        followed = {t.f.key for t in (*self.active.values(), *self.draining)}
+        self._purger.purge(self.checkpoints, followed, paths, time.monotonic())
 
     def tag_for(self, path: str) -> str:
         """The tag of a file's records: ``*`` in the tag becomes the path with ``/`` as dots."""
@@ -266,8 +222,9 @@ class TailInput(Input):
         size = f.size()
         fp_len, fp = fingerprint(f.fd)
         entry = self.checkpoints.lookup(f.key, path, f.ino)
-        copied = None if entry is not None or startup else self._copy_of(f, size, fp_len, fp)
-        if entry is not None and self._same_file(f, entry, size):
+        followed = (*self.active.values(), *self.draining)
+        copied = None if entry is not None or startup else copy_of(f, size, fp_len, fp, followed, self.checkpoints)
+        if entry is not None and same_file(f, entry, size):
             f.pos = entry.offset
         elif copied is not None:
             f.pos = copied[1]
@@ -285,36 +242,6 @@ class TailInput(Input):
             self._watcher.watch_dir(os.path.dirname(tf.realpath))
         log.info("following %s from offset %d", path, f.pos)
         return tf
-
-    def _copy_of(self, f: Followed, size: int, fp_len: int, fp: int) -> tuple[str, int] | None:
-        """(path, offset) of a followed file this new one is a copy of, as logrotate's copytruncate makes.
-
-        Evidence: the same first bytes, and the same ``COPY_WINDOW`` bytes just before the offset the original
-        was read to, at that offset. Without both the file is read from its head (duplicates, never loss).
-        """
-        for tf in (*self.active.values(), *self.draining):
-            entry = self.checkpoints.entries.get(tf.f.key)
-            states = [tf.before_truncation]
-            if entry is not None:
-                states.append((entry.fp_len, entry.fp, tf.window, tf.start))
-            for state in states:
-                if state is None:
-                    continue
-                head_len, head_fp, window, end = state
-                if (head_len, head_fp) != (fp_len, fp) or not fp_len or not window or not len(window) <= end <= size:
-                    continue
-                if os.pread(f.fd, len(window), end - len(window)) == window:
-                    return tf.f.path, end
-        return None
-
-    @staticmethod
-    def _same_file(f: Followed, entry: Entry, size: int) -> bool:
-        if entry.offset > size:
-            return False
-        if entry.fp_len:
-            head = os.pread(f.fd, entry.fp_len, 0)
-            return len(head) == entry.fp_len and zlib.crc32(head) == entry.fp
-        return True
 
     @staticmethod
     def _unchanged(path: str, tf: TailedFile) -> bool:
@@ -347,7 +274,7 @@ class TailInput(Input):
                 self._add(path, startup=False)
             return
         try:
-            truncated = tf.f.truncated() or self._rewritten(tf)
+            truncated = tf.f.truncated() or rewritten(tf.f, self.checkpoints.entries.get(tf.f.key))
         except OSError:
             return
         if truncated:
@@ -368,15 +295,6 @@ class TailInput(Input):
         if entry is not None and entry.fp_len < FINGERPRINT_BYTES and tf.f.pos > entry.fp_len:
             self._refresh_fingerprint(tf)
         self._timers(tf, now)
-
-    def _rewritten(self, tf: TailedFile) -> bool:
-        """copytruncate followed by fast writes can regrow the file past our offset before we look:
-        the first bytes changing tells us anyway."""
-        entry = self.checkpoints.entries.get(tf.f.key)
-        if entry is None or not entry.fp_len or tf.f.pos < entry.fp_len:
-            return False
-        head = os.pread(tf.f.fd, entry.fp_len, 0)
-        return zlib.crc32(head) != entry.fp
 
     def _refresh_fingerprint(self, tf: TailedFile) -> None:
         fp_len, fp = fingerprint(tf.f.fd)
@@ -469,10 +387,7 @@ class TailInput(Input):
         tf.parts = [rest] if rest else []
         tf.parts_len = len(rest)
         tf.start = base + len(buf) + 1
-        tail = buf[1 - COPY_WINDOW :]
-        if len(tail) < COPY_WINDOW - 1:  # a short read: the window keeps bytes of the earlier ones
-            tail = (tf.window + tail)[1 - COPY_WINDOW :]
-        tf.window = tail + b"\n"
+        tf.window = next_window(tf.window, buf)
         self._lines(tf, buf.split(b"\n"), base, long=len(buf) > self.options.max_line_size)
 
     def _lines(self, tf: TailedFile, lines: list[bytes], base: int, long: bool) -> None:

@@ -1,0 +1,35 @@
+"""The state of one followed file: where it is read to, its unfinished line, its codec and cursor."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from podlog.codecs.container import LineCodec
+from podlog.inputs.tail.checkpoint import Cursor
+from podlog.inputs.tail.follow import Followed
+
+__all__ = ["TailedFile"]
+
+
+class TailedFile:
+    """A followed file with its line assembly, envelope codec and cursor."""
+
+    def __init__(self, f: Followed, tag: str, codec: LineCodec | None, cursor: Cursor) -> None:
+        self.f = f
+        self.tag = tag
+        self.codec = codec                # None until the first line tells the envelope
+        self.cursor = cursor
+        self.realpath = os.path.realpath(f.path)
+        self.parts: list[bytes] = []      # bytes after the last newline
+        self.parts_len = 0
+        self.start = f.pos                # offset of parts[0]
+        self.last_data = time.monotonic()
+        self.split_index = 0              # >0: the next line continues a line cut at max_line_size
+        self.skipping = False             # truncate mode: dropping the rest of a cut line
+        self.left_at: float | None = None  # when rotation/deletion was seen
+        self.at_eof = False
+        self.deleted = False
+        self.seen: tuple[int, int, int, int] | None = None  # (dev, ino, size, mtime_ns) at the last look
+        self.window = b""                 # the last bytes consumed (up to ``start``): recognises copies
+        self.before_truncation: tuple[int, int, bytes, int] | None = None  # (fp_len, fp, window, start)
