@@ -120,7 +120,8 @@ class LineCodec:
         # A joined line may grow without end (a process that never writes a newline): past max_joined
         # bytes its fragments so far are emitted as a piece, numbered per stream here (podlog.split).
         self.max_joined = 0
-        self._pieces: dict[bytes, int] = {}
+        self.truncate_joined = False  # max_line_action truncate: keep the first piece, drop the rest of the line
+        self._pieces: dict[bytes, int] = {}  # stream -> pieces emitted so far (_DROPPING: the rest is dropped)
         self.multiline: Assembler | None = None  # set by the source: events joined after the fragments
 
     # --- offsets -----------------------------------------------------------------
@@ -254,12 +255,16 @@ class LineCodec:
                 pieces.append(msg)
                 msg = b"".join(pieces)
                 starts[i] = first
-            pending.append((i, ts, stream, msg, self._last_piece(stream)))
+            mark = self._last_piece(stream)
+            if mark is not _DROPPED:
+                pending.append((i, ts, stream, msg, mark))
         return pending
 
     def _hold(self, stream: bytes, starts: list[int], i: int, msg: bytes, ts: bytes,
               pending: list[tuple[int, bytes | None, bytes | None, bytes, str | None]]) -> None:
         """Keep a fragment until its line ends; past ``max_joined`` bytes emit what is held as a piece."""
+        if self._pieces.get(stream) == _DROPPING:
+            return  # the rest of a truncated line: dropped on purpose, as for a raw line in truncate mode
         held = self._partials.get(stream)
         if held is None:
             held = self._partials[stream] = (starts[i], [msg], ts)
@@ -268,14 +273,18 @@ class LineCodec:
         if self.max_joined and sum(map(len, held[1])) > self.max_joined:
             first, pieces, ts = self._partials.pop(stream)
             n = self._pieces.get(stream, 0)
-            self._pieces[stream] = n + 1
+            self._pieces[stream] = _DROPPING if self.truncate_joined else n + 1
             starts[i] = first
-            pending.append((i, ts, stream, b"".join(pieces), Piece(n)))
+            data = b"".join(pieces)
+            if self.truncate_joined:
+                pending.append((i, ts, stream, data[: self.max_joined], Piece({"truncated": True})))
+            else:
+                pending.append((i, ts, stream, data, Piece({"split": n})))
 
     def _last_piece(self, stream: bytes) -> Piece | None:
-        """The mark of the end of a line cut into pieces, if it was."""
+        """The mark of the end of a line cut into pieces, if it was (_DROPPED: the end of a truncated one)."""
         n = self._pieces.pop(stream, None)
-        return None if n is None else Piece(n)
+        return None if n is None else _DROPPED if n == _DROPPING else Piece({"split": n})
 
     def _general_many(
         self, items: list[tuple[int, bytes | None, bytes | None, bytes, str | None]], out: list[bytes | None]
@@ -374,7 +383,9 @@ class LineCodec:
                 starts[i] = first
                 items.append((i, ts, stream, b"".join(pieces), self._last_piece(stream)))
             elif stream in self._pieces:
-                items.append((i, ts, stream, log.encode(errors="surrogatepass"), self._last_piece(stream)))
+                mark = self._last_piece(stream)
+                if mark is not _DROPPED:
+                    items.append((i, ts, stream, log.encode(errors="surrogatepass"), mark))
             elif simple and stream in _STREAMS and b'"' not in ts and b"\\" not in ts:
                 out[i] = tpl % (ts, stream, dumps(log))
             else:
@@ -437,7 +448,7 @@ class LineCodec:
         record.update(self.fields)
         text, bad_utf8 = _text(msg)
         if isinstance(error, Piece):
-            flags, error = {**(flags or {}), "split": error.index}, None
+            flags, error = {**(flags or {}), **error.flags}, None
         if error is not None:
             record[self.message_key] = text
             record["parse_error"] = error
@@ -581,14 +592,18 @@ def _all_utf8(messages: list[bytes]) -> bool:
 
 
 class Piece(str):
-    """In an item's error slot: not an error but the number of a piece of a line cut at max_joined."""
+    """In an item's error slot: not an error but the marks of a piece of a line cut at max_joined."""
 
-    def __new__(cls, index: int) -> Piece:
-        piece = super().__new__(cls, f"piece {index}")
-        piece.index = index
+    def __new__(cls, flags: dict[str, Any]) -> Piece:
+        piece = super().__new__(cls, f"piece {flags}")
+        piece.flags = flags
         return piece
 
-    index: int
+    flags: dict[str, Any]
+
+
+_DROPPING = -1  # in LineCodec._pieces: the stream's line was truncated, its remaining fragments are dropped
+_DROPPED = Piece({"dropped": True})  # _last_piece's answer for the end of such a line: emit nothing
 
 
 def _text(msg: bytes) -> tuple[str, bool]:

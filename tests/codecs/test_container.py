@@ -239,3 +239,23 @@ def test_payload_keys_written_with_escapes_still_count_as_clashes() -> None:
     assert records[0]["stream"] == "stdout" and records[0]["payload"] == {"stream": "mine"} and records[0]["a"] == 1
     assert records[1]["kubernetes"] == {"pod_name": "p"} and records[1]["payload"] == {"kubernetes": {"x": 1}}
     assert records[2]["stream"] == "stdout"
+
+
+def test_truncate_mode_keeps_the_first_piece_and_drops_the_rest_of_the_joined_line() -> None:
+    codec = LineCodec("cri")
+    codec.max_joined, codec.truncate_joined = 25, True
+    lines = [b"2024-01-01T00:00:00.%dZ stdout P %s" % (i, b"%d" % i * 10) for i in range(1, 6)]
+    lines += [b"2024-01-01T00:00:01Z stderr F other", b"2024-01-01T00:00:02Z stdout F end of the long one",
+              b"2024-01-01T00:00:03Z stdout F next"]
+    records, offsets = decode(codec, lines)
+    assert [(r["message"], r.get("podlog")) for r in records] == [
+        ("1" * 10 + "2" * 10 + "33333", {"truncated": True}), ("other", None), ("next", None)]
+    assert offsets[0] == 0 and codec.held_from() is None
+    docker = LineCodec("docker")
+    docker.max_joined, docker.truncate_joined = 10, True
+    ends = ["", "", "", "\n"]
+    frags = [orjson.dumps({"log": c * 6 + end, "stream": "stdout", "time": "t"})
+             for c, end in zip("abcd", ends, strict=True)]
+    records, _ = decode(docker, [*frags, orjson.dumps({"log": "after\n", "stream": "stdout", "time": "t"})])
+    assert [(r["message"], r.get("podlog")) for r in records] == [("aaaaaabbbb", {"truncated": True}),
+                                                                   ("after", None)]

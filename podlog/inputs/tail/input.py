@@ -364,7 +364,8 @@ class TailInput(Input):
                 fields["kubernetes"] = meta
         lift, parse = self._parser
         codec = LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse)
-        codec.max_joined = o.max_line_size  # CRI/docker fragments joined: the same limit as a raw line
+        codec.max_joined = o.max_line_size  # CRI/docker fragments joined: the same limit and action as a raw line
+        codec.truncate_joined = o.max_line_action == "truncate"
         if self._multiline is not None:
             codec.multiline = self._multiline.assembler()
         return codec
