@@ -237,21 +237,11 @@ def _compile_regex_rules(o: Any) -> Rules:
     return _regex_rules(start, cont)
 
 
-_SLASHED = re.compile(r"/(?P<body>.*)/(?P<flags>[imx]*)", re.S)
-_FLAGS = {"i": re.IGNORECASE, "m": re.DOTALL, "x": re.VERBOSE}
-
-
 def _compile(text: str) -> re.Pattern[str]:
     """A Python or Ruby regex, bare or Fluentd's ``/regex/flags``."""
-    from podlog.parsers._util import ruby_to_python_regex
+    from podlog.parsers._util import slashed_regex
 
-    flags = 0
-    m = _SLASHED.fullmatch(text.strip())
-    if m:
-        text = m.group("body")
-        for flag in m.group("flags"):
-            flags |= _FLAGS[flag]
-    return re.compile(ruby_to_python_regex(text), flags)
+    return slashed_regex(text)
 
 
 # --- assembly ---------------------------------------------------------------------------------------

@@ -18,15 +18,13 @@ import msgspec
 import orjson
 
 from podlog.batch import Batch
-from podlog.parsers._util import ruby_to_python_regex
+from podlog.parsers._util import slashed_regex
 
 __all__ = ["FieldReader", "Key", "as_text", "compile_pattern", "delete_path", "get_path", "parse_key", "set_path"]
 
 Key = tuple[str, ...]
 
 _BRACKET = re.compile(r"""\[\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|(-?\d+))\s*\]""")
-_SLASHED = re.compile(r"/(?P<body>.*)/(?P<flags>[imx]*)", re.S)
-_FLAGS = {"i": re.IGNORECASE, "m": re.DOTALL, "x": re.VERBOSE}
 
 
 def parse_key(text: str) -> Key:
@@ -114,14 +112,8 @@ def as_text(value: Any) -> str:
 
 def compile_pattern(text: str) -> re.Pattern[str]:
     """A Fluentd pattern: ``/regex/flags`` or a bare regex; Ruby's ``(?<name>...)`` works. Raises ValueError."""
-    flags = 0
-    m = _SLASHED.fullmatch(text.strip())
-    if m:
-        text = m.group("body")
-        for flag in m.group("flags"):
-            flags |= _FLAGS[flag]
     try:
-        return re.compile(ruby_to_python_regex(text), flags)
+        return slashed_regex(text)
     except re.error as exc:
         raise ValueError(f"invalid regular expression {text!r}: {exc}") from None
 

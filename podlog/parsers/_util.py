@@ -19,6 +19,7 @@ from podlog.parsers._time import TimeOptions, TimeParser, default_offset
 
 __all__ = [
     "TIME_ERROR", "CommonOptions", "Finisher", "converter", "decode_lines", "parse_types", "ruby_to_python_regex",
+    "slashed_regex",
 ]
 
 TIME_ERROR = "time_error"
@@ -74,6 +75,20 @@ def decode_lines(messages: list[bytes]) -> list[str]:
 def ruby_to_python_regex(expression: str) -> str:
     """Accept Fluentd/Ruby ``(?<name>...)`` groups by turning them into Python's ``(?P<name>...)``."""
     return _RUBY_GROUP.sub("(?P<", expression)
+
+
+_SLASHED = re.compile(r"/(?P<body>.*)/(?P<flags>[imx]*)", re.S)
+_FLAGS = {"i": re.IGNORECASE, "m": re.DOTALL, "x": re.VERBOSE}  # Ruby's /m is Python's DOTALL
+
+
+def slashed_regex(text: str, flags: int = 0) -> re.Pattern[str]:
+    """A Fluentd regex: ``/regex/flags`` or bare, Ruby's ``(?<name>...)`` accepted. Raises re.error."""
+    m = _SLASHED.fullmatch(text.strip())
+    if m:
+        text = m.group("body")
+        for flag in m.group("flags"):
+            flags |= _FLAGS[flag]
+    return re.compile(ruby_to_python_regex(text), flags)
 
 
 def parse_types(value: Any) -> dict[str, tuple[str, str]]:

@@ -12,24 +12,17 @@ from typing import Any, ClassVar
 
 from podlog.config.options import Option
 from podlog.parsers._base import Parsed, ParseFailure, Parser
-from podlog.parsers._util import CommonOptions, Finisher, decode_lines, ruby_to_python_regex
+from podlog.parsers._util import CommonOptions, Finisher, decode_lines, slashed_regex
 
 __all__ = ["RegexParser", "compile_expression"]
 
-_SLASHED = re.compile(r"/(?P<body>.*)/(?P<flags>[imx]*)", re.S)
-_FLAGS = {"i": re.IGNORECASE, "m": re.DOTALL, "x": re.VERBOSE}  # Ruby's /m is Python's DOTALL
 
 
 def compile_expression(expression: str, ignorecase: bool = False, multiline: bool = False) -> re.Pattern[str]:
     """Compile a Python or Fluentd/Ruby expression; raises ValueError with the reason."""
     flags = (re.IGNORECASE if ignorecase else 0) | (re.DOTALL if multiline else 0)
-    m = _SLASHED.fullmatch(expression.strip())
-    if m:
-        expression = m.group("body")
-        for flag in m.group("flags"):
-            flags |= _FLAGS[flag]
     try:
-        rx = re.compile(ruby_to_python_regex(expression), flags)
+        rx = slashed_regex(expression, flags)
     except re.error as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
     if not rx.groupindex:
