@@ -152,9 +152,9 @@ class Engine:
         self.shared_limit = SharedLimit(getattr(config.agent, "total_limit_size", 0))
         self.runners: list[OutputRunner] = []
         self.filters: list[Filter] = []
-        self._pipelines: dict[str | None, _Pipeline] = {None: self._section(config.main, "")}
+        self._pipelines: dict[str | None, _Pipeline] = {None: self._section(config.main, None)}
         for name, section in config.labels.items():
-            self._pipelines[name] = self._section(section, f"{name}:")
+            self._pipelines[name] = self._section(section, name)
         self.inputs: list[tuple[Input, str | None, str]] = []
         for i, spec in enumerate(config.sources):
             if spec.label is not None and spec.label not in self._pipelines:
@@ -179,8 +179,12 @@ class Engine:
 
     # --- building ------------------------------------------------------------------
 
-    def _section(self, section: Section, prefix: str) -> _Pipeline:
-        label = prefix[:-1] or None  # re-emitted records stay in their section's label, as in Fluentd
+    def _section(self, section: Section, label: str | None) -> _Pipeline:
+        """The pipeline of the top level (label None) or of a label; plugin names are prefixed by the label.
+
+        Filters get ``emit`` bound to this label: re-emitted records stay in it, as in Fluentd.
+        """
+        prefix = f"{label}:" if label else ""
         filters = []
         for i, spec in enumerate(section.filters):
             name = spec.id or f"{prefix}{spec.type}.{i}"
