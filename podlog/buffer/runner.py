@@ -223,8 +223,7 @@ class OutputRunner:
         """Give up what is still pending; what earlier attempts delivered stays counted as delivered."""
         docs = chunk.docs()
         total = len(chunk)
-        self._dead_letter(chunk, [(d, reason) for d in docs], self._shares(chunk),
-                          1.0 if chunk.pending is None and not settled else len(docs) / max(total, 1))
+        self._dead_letter(chunk, [(d, reason) for d in docs], self._shares(chunk), len(docs) / max(total, 1))
         self._delivered(chunk, total - settled - len(docs))
         self._release(chunk)
 

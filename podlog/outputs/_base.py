@@ -9,7 +9,17 @@ from typing import ClassVar
 from podlog.batch import Batch
 from podlog.plugin import Plugin
 
-__all__ = ["Chunk", "Output", "Result", "Status"]
+__all__ = ["Chunk", "Output", "Result", "Status", "timestamp_bytes"]
+
+_TS_HEAD = b'{"@timestamp":"'
+
+
+def timestamp_bytes(doc: bytes) -> bytes | None:
+    """The ``@timestamp`` value of a tail-built doc without decoding it, or None if not on the fast path."""
+    if not doc.startswith(_TS_HEAD):
+        return None
+    end = doc.find(b'"', 15)
+    return doc[15:end] if end > 15 else None
 
 
 class Status(enum.Enum):

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from podlog.config.options import Option
-from podlog.outputs._base import Chunk, Output, Result
+from podlog.outputs._base import Chunk, Output, Result, timestamp_bytes
 
 __all__ = ["StdoutOutput"]
 
@@ -43,15 +43,12 @@ class StdoutOutput(Output):
         return Result.ok()
 
 
-_TS = b'{"@timestamp":"'
-
-
 def _event_time(doc: bytes, now: bytes) -> bytes:
     """Fluentd prints the event's time, ``2024-05-01 12:00:00.100000000 +0000``: from a record's leading
     RFC 3339 ``@timestamp``, else the flush time."""
-    if not doc.startswith(_TS):
+    ts = timestamp_bytes(doc)
+    if ts is None:
         return now
-    ts = doc[len(_TS) : doc.find(b'"', len(_TS))]
     if ts.endswith(b"Z"):
         clock, zone = ts[:-1], b"+0000"
     elif ts[-6:-5] in (b"+", b"-") and ts[-3:-2] == b":":

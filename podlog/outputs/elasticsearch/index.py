@@ -19,21 +19,14 @@ from typing import Any
 
 import orjson
 
+from podlog.outputs._base import timestamp_bytes
+
 __all__ = ["IndexNamer", "Template", "doc_id", "record_time", "timestamp_bytes"]
 
-_TS_HEAD = b'{"@timestamp":"'
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}|\{(tag)\}")
 _TAG_PART = re.compile(r"^tag(?:_parts)?\[(-?\d+)\]$")
 _UNSAFE = re.compile(r'[\\/*?"<>| ,#:]')  # characters Elasticsearch refuses in index names
-
-
-def timestamp_bytes(doc: bytes) -> bytes | None:
-    """The ``@timestamp`` value of a tail-built doc without decoding it, or None if not on the fast path."""
-    if not doc.startswith(_TS_HEAD):
-        return None
-    end = doc.find(b'"', 15)
-    return doc[15:end] if end > 15 else None
 
 
 def doc_id(source: str, offset: int, timestamp: bytes | None) -> str:
