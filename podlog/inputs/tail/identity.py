@@ -85,6 +85,7 @@ class PositionPurger:
         self._unseen: dict[str, float] = {}  # position key -> when its file was first missed by a rescan
 
     def purge(self, checkpoints: Checkpoints, followed: set[str], paths: list[str], now: float) -> None:
+        """``followed``: keys of the files being read; ``paths``: other matched paths, whose keys count too."""
         seen = set(followed)
         for path in paths:
             try:

@@ -203,7 +203,8 @@ class TailInput(Input):
             if path not in self.active:
                 self._add(path, startup)
         followed = {t.f.key for t in (*self.active.values(), *self.draining)}
-        self._purger.purge(self.checkpoints, followed, paths, time.monotonic())
+        others = [p for p in paths if p not in self.active]  # the followed ones' identities are known: no stat
+        self._purger.purge(self.checkpoints, followed, others, time.monotonic())
 
     def tag_for(self, path: str) -> str:
         """The tag of a file's records: ``*`` in the tag becomes the path with ``/`` as dots."""
