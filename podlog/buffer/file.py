@@ -159,6 +159,9 @@ class FileBuffer(MemoryBuffer):
         chunk.file_size = len(header)
         return chunk
 
+    def _size(self, batch: Batch) -> int:
+        return batch.byte_size()  # what goes to disk: batches are not kept in memory
+
     def _append(self, chunk: Chunk, batch: Batch, size: int) -> Chunk:
         assert isinstance(chunk, FileChunk)
         data = _origin_line(batch) + b"\n".join(batch.docs) + b"\n"

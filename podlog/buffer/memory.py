@@ -70,7 +70,7 @@ class MemoryBuffer:
     # --- producer side ------------------------------------------------------------
 
     def put(self, batch: Batch) -> None:
-        size = batch.byte_size()
+        size = self._size(batch)
         o = self.options
         with self._cond:
             self._wait_room(size)
@@ -89,6 +89,10 @@ class MemoryBuffer:
             )
             if full or o.flush_mode == "immediate":
                 self._enqueue(batch.tag)
+
+    def _size(self, batch: Batch) -> int:
+        """What the batch costs against the limits: the memory it keeps alive, not only its payload."""
+        return batch.held_size()
 
     def _over(self, size: int) -> bool:
         local = self.bytes + size > self.options.total_limit_size and self.bytes > 0

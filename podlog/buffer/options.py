@@ -26,7 +26,9 @@ class BufferOptions(Options):
     chunk_limit_size = Option("size", 8 * 1024 * 1024, doc="A chunk is flushed once it reaches this size.")
     chunk_limit_records = Option("int", 0, doc="A chunk is flushed once it holds this many records (0: no limit).")
     total_limit_size = Option("size", 64 * 1024 * 1024,
-                              doc="Most bytes this output may hold; beyond it, overflow_action applies.")
+                              doc="Most bytes this output may hold; beyond it, overflow_action applies. "
+                              "Memory buffers count 80 bytes per record on top of its bytes (RSS is about "
+                              "1.3x this when full); file buffers count bytes on disk.")
     overflow_action = Option("str", "block", doc="block (pause inputs: no loss), drop_oldest_chunk, throw_exception.",
                              choices=("block", "drop_oldest_chunk", "throw_exception"))
     retry_type = Option("str", "exponential_backoff", doc="exponential_backoff or periodic.",
