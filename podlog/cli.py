@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from podlog import __version__
@@ -41,8 +42,10 @@ def _parser() -> argparse.ArgumentParser:
                             "of a running agent")
     status.add_argument("--url", default="http://127.0.0.1:9880", help="the agent's http_listen address")
 
-    docs = sub.add_parser("docs", help="write the plugin reference (docs/reference/) from the option declarations")
-    docs.add_argument("--out", default="docs/reference")
+    docs = sub.add_parser("docs", help="write the plugin reference (Markdown pages) from the option declarations")
+    docs.add_argument("dir", nargs="?", metavar="DIR", help="where to write the pages (the project keeps them "
+                      "in docs/reference)")
+    docs.add_argument("--out", help="same as DIR")
     docs.add_argument("--check", action="store_true", help="fail if the files on disk differ")
     return p
 
@@ -70,6 +73,15 @@ def _load(path: str):  # type: ignore[no-untyped-def]
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # The reader went away (`podlog check --input ... | head`): stop quietly, as cat and grep do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "stream":
         from podlog.stream import stream_files
 
@@ -103,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "docs":
         from podlog.config.docs import write_reference
 
-        return write_reference(args.out, check=args.check)
+        out = args.out or args.dir
+        if not out:
+            print("podlog docs: give the directory to write to, e.g. `podlog docs docs/reference`", file=sys.stderr)
+            return 2
+        return write_reference(out, check=args.check)
     return 2
 
 

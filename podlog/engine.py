@@ -277,7 +277,12 @@ class Engine:
             signal.signal(signal.SIGINT, self.request_stop)
         from podlog.telemetry.server import serve
 
-        self.server = serve(self, self.config.agent.http_listen) if self.config.agent.http_listen else None
+        try:
+            self.server = serve(self, self.config.agent.http_listen) if self.config.agent.http_listen else None
+        except OSError as exc:  # before anything starts: nothing read, nothing to undo
+            log.error("cannot serve http_listen %s: %s (another agent on this port? choose another "
+                      "agent.http_listen, or leave it empty)", self.config.agent.http_listen, exc.strerror or exc)
+            return 2
         self.start()
         self.started = True
         log.info("podlog agent running: %d inputs, %d outputs", len(self.inputs), len(self.runners))

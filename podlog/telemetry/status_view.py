@@ -18,10 +18,17 @@ def print_status(url: str) -> int:
         with urllib.request.urlopen(url.rstrip("/") + "/status", timeout=5) as resp:
             state = orjson.loads(resp.read())
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        print(f"podlog status: cannot read {url}/status: {exc}", file=sys.stderr)
+        print(f"podlog status: cannot read {url}/status: {_reason(exc)}", file=sys.stderr)
+        print("podlog status: is the agent running with `agent.http_listen` set to this address "
+              "(e.g. http_listen: 127.0.0.1:9880)? Point at another one with --url.", file=sys.stderr)
         return 1
     print(render(state))
     return 0
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None)  # URLError wraps the socket error
+    return str(getattr(reason, "strerror", None) or reason or exc)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
