@@ -507,18 +507,29 @@ class LineCodec:
 
     # --- end of input ----------------------------------------------------------------
 
-    def flush_partials(self, docs: list[bytes], offsets: list[int]) -> None:
-        """Emit held fragments as they are (file gone or timeout): better incomplete than lost."""
-        if self.multiline is not None:  # fragments join their stream's open event, then every event is emitted
-            self.multiline.flush(self, docs, offsets)
+    def has_fragments(self) -> bool:
+        return bool(self._partials)
+
+    def held_fragments(self) -> dict[bytes, int]:
+        """Streams with a fragment waiting for its line's end, and the offset it starts at."""
+        return {stream: first for stream, (first, _, _) in self._partials.items()}
+
+    def flush_partials(self, docs: list[bytes], offsets: list[int], streams: Iterable[bytes] | None = None) -> None:
+        """Emit held fragments as they are (file gone, or ``streams`` waited too long): better incomplete than lost."""
+        chosen = set(self._partials if streams is None else streams)
+        if self.multiline is not None:  # fragments join their stream's open event, then those events are emitted
+            self.multiline.flush(self, docs, offsets, chosen if streams is not None else None)
             return
         for stream, (first, pieces, ts) in sorted(self._partials.items()):
+            if stream not in chosen:
+                continue
             flags: dict[str, Any] = {"incomplete": True}
             if stream in self._pieces:
-                flags["split"] = self._pieces[stream]
+                flags["split"] = self._pieces.pop(stream)
             self._general(ts, stream, b"".join(pieces), first, docs, offsets, flags=flags)
-        self._partials.clear()
-        self._pieces.clear()
+            del self._partials[stream]
+        if streams is None:
+            self._pieces.clear()
 
     def flags_record(self, msg: bytes, start: int, docs: list[bytes], offsets: list[int], flags: dict[str, Any],
                      read_time: bytes | None = None) -> None:

@@ -72,6 +72,7 @@ class Rules:
     start: Matcher
     states: dict[str, Matcher]
     start_first: bool = False  # regex rules: a start line always opens a new event
+    final: frozenset[str] = frozenset()  # states that complete the event: it is emitted at once
 
 
 # --- built-in rules: (start regex, first state, {state: [(regex, next state)]}) --------------------
@@ -132,19 +133,35 @@ def _regex_rules(start: re.Pattern[str], cont: re.Pattern[str] | None) -> Rules:
     return Rules("regex", starts, {"cont": lambda line: "cont" if cont_search(line) else None}, start_first=True)
 
 
+def _endswith_rules(suffix: str) -> Rules:
+    """A line ending in ``suffix`` (a backslash, say) continues into the next one; the first that does not
+    ends the event, which is emitted at once."""
+
+    def more(line: str) -> str:
+        return "more" if line.endswith(suffix) else "end"
+
+    def starts(line: str) -> str | None:
+        return "more" if line.endswith(suffix) else None
+
+    return Rules("endswith", starts, {"more": more}, final=frozenset({"end"}))
+
+
 # --- configuration ----------------------------------------------------------------------------------
 
 
 class MultilineOptions(Options):
     """The ``multiline`` mapping of a tail source."""
 
-    type = Option("list", [], doc="regex (with start and cont), or built-in rules: java, python, go, ruby; "
-                  "several built-ins as a list. Empty with a start regex: regex.")
+    type = Option("list", [], doc="regex (with start and cont), endswith (a line ending in a backslash, or in "
+                  "endswith, continues), or built-in rules: java, python, go, ruby; several built-ins as a list. "
+                  "Empty with a start regex: regex.")
     start = Option("str", "", doc="regex rules: a line this regex finds something in begins an event "
                    "(Fluentd's format_firstline).", aliases=("format_firstline",))
     cont = Option("str", "", doc="regex rules: lines this regex finds something in continue the open event; "
                   "other lines stand alone. Empty: every line that does not start an event continues one.",
                   aliases=("continue",))
+    endswith = Option("str", "", doc="endswith rules: a line ending with this text continues into the next "
+                      "(default a backslash); the first line without it ends the event.")
     flush_timeout = Option("duration", 1.0, doc="Emit an open event once its stream got no line for this long.",
                            aliases=("multiline_flush_interval",))
     max_lines = Option("int", 500, doc="Most lines in one event; more are emitted as the next piece, pieces "
@@ -210,12 +227,18 @@ def build_multiline(spec: Any, where: Located | None) -> Multiline | None:
         raise o.error("max_lines", "must be at least 1")
     if o.max_bytes < 1:
         raise o.error("max_bytes", "must be at least 1")
+    if o.endswith and kinds != ["endswith"]:
+        raise o.error("endswith", "endswith goes with type: endswith")
     if kinds == ["regex"]:
         rules: tuple[Rules, ...] = (_compile_regex_rules(o),)
+    elif kinds == ["endswith"]:
+        if o.start or o.cont:
+            raise o.error("start" if o.start else "cont", "start/cont are for type: regex, not endswith")
+        rules = (_endswith_rules(o.endswith or "\\"),)
     else:
         unknown = [k for k in kinds if k not in BUILTIN]
         if unknown:
-            raise o.error("type", f"unknown multiline rules {', '.join(unknown)}; valid: regex (alone), "
+            raise o.error("type", f"unknown multiline rules {', '.join(unknown)}; valid: regex or endswith (alone), "
                                   f"{', '.join(BUILTIN)}")
         if o.start or o.cont:
             raise o.error("start" if o.start else "cont", "start/cont are for type: regex, not built-in rules")
@@ -316,16 +339,22 @@ class Assembler:
                 out.append(_record(ev))
         self.build(codec, sorted(out, key=itemgetter(0)), docs, offsets)
 
-    def flush(self, codec: LineCodec, docs: list[bytes], offsets: list[int]) -> None:
-        """End of input: fragments still waiting for their end join their stream's event, then all is emitted."""
-        pending = sorted(codec._partials.items(), key=lambda kv: kv[1][0])
-        codec._partials.clear()
+    def flush(self, codec: LineCodec, docs: list[bytes], offsets: list[int],
+              streams: set[bytes] | None = None) -> None:
+        """End of input (or of ``streams``' wait): fragments still waiting for their end join their stream's
+        event, then those streams' events (all, without ``streams``) are emitted."""
+        partials = codec._partials
+        pending = sorted(((s, v) for s, v in partials.items() if streams is None or s in streams),
+                         key=lambda kv: kv[1][0])
+        for stream, _ in pending:
+            del partials[stream]
+            codec._pieces.pop(stream, None)
         items: list[Item] = [(n, ts, stream, b"".join(pieces), None)
                              for n, (stream, (_, pieces, ts)) in enumerate(pending)]
         starts = [first for _, (first, _, _) in pending]
         out = self.feed(items, starts, time.monotonic(), marks={n: {"incomplete": True} for n in range(len(items))})
-        out.extend(_record(ev) for ev in self._open.values())
-        self._open.clear()
+        for stream in [s for s in self._open if streams is None or s in streams]:
+            out.append(_record(self._open.pop(stream)))
         self.build(codec, sorted(out, key=itemgetter(0)), docs, offsets)
 
     # --- the state machine ----------------------------------------------------------------------
@@ -360,6 +389,10 @@ class Assembler:
                         ev.seen = now
                     if marks and i in marks:
                         ev.marks = {**(ev.marks or {}), **marks[i]}
+                    if nxt in rules.final:
+                        del opened[stream]
+                        emit(_record(ev))
+                        closed_any = True
                     continue
                 del opened[stream]
                 emit(_record(ev))

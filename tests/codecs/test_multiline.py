@@ -314,3 +314,24 @@ def test_any_lines_never_raise_and_never_lose_a_line(events: list[tuple[str, byt
     # so a restart from the checkpoint reads it again
     for emitted, commit in commits:
         assert all(offset >= commit for offset in offsets[emitted:])
+
+
+def test_endswith_lines_continue_and_the_event_is_emitted_at_its_last_line() -> None:
+    c = codec("endswith")
+    records, offsets = decode(c, [b"SELECT a, \\", b"  b \\", b"FROM t", b"plain", b"x \\"])
+    assert [r["message"] for r in records] == ["SELECT a, \\\n  b \\\nFROM t", "plain"]
+    assert offsets == [0, len(b"SELECT a, \\\n  b \\\nFROM t\n")]
+    assert c.held_from() == len(b"SELECT a, \\\n  b \\\nFROM t\nplain\n")  # "x \" waits for its next line
+    assert [r["message"] for r in flush(c)] == ["x \\"]
+
+
+def test_endswith_custom_suffix_per_cri_stream() -> None:
+    c = codec({"type": "endswith", "endswith": "+"}, "cri")
+    lines = [cri("stdout", "one +"), cri("stderr", "err"), cri("stdout", "two")]
+    records, _ = decode(c, lines)
+    assert [(r["stream"], r["message"]) for r in records] == [("stdout", "one +\ntwo"), ("stderr", "err")]
+
+
+def test_endswith_option_only_with_its_type() -> None:
+    with pytest.raises(ConfigError, match="endswith goes with type: endswith"):
+        build_multiline({"type": "java", "endswith": "\\"}, None)

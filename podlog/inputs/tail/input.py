@@ -68,7 +68,8 @@ class TailInput(Input):
                                "truncated and marked in podlog.split / podlog.truncated.")
         max_line_action = Option("str", "split", doc="split or truncate lines over max_line_size.",
                                  choices=("split", "truncate"))
-        partial_line_timeout = Option("duration", 5.0, doc="A last line without newline is emitted after waiting "
+        partial_line_timeout = Option("duration", 5.0, doc="A last line without newline, or a CRI/docker fragment "
+                                      "whose line has not ended, is emitted (marked incomplete) after waiting "
                                       "this long for its end.")
         checkpoint_interval = Option("duration", 1.0, doc="Persist acknowledged positions this often.")
         exit_on_eof = Option("bool", False, doc="Stop once every file is read to its end (batch jobs, benchmarks).")
@@ -261,7 +262,26 @@ class TailInput(Input):
         """Time-driven work of a file: a last line without newline, multiline events past their timeout."""
         if tf.parts and now - tf.last_data >= self.options.partial_line_timeout:
             self._flush_partial_line(tf)
+        if tf.codec is not None and (tf.codec.has_fragments() or tf.fragments_since):
+            self._expire_fragments(tf, now)
         self._expire_events(tf, now)
+
+    def _expire_fragments(self, tf: TailedFile, now: float) -> None:
+        """A CRI/docker fragment whose line did not end within partial_line_timeout is emitted, marked
+        incomplete: its stream may have gone quiet while the other stream goes on, and it would hold the
+        file's position (and its record) indefinitely."""
+        assert tf.codec is not None
+        held = tf.codec.held_fragments()
+        since = tf.fragments_since
+        for first in [f for f in since if f not in held.values()]:
+            del since[first]  # its line ended
+        stale = [stream for stream, first in held.items()
+                 if now - since.setdefault(first, now) >= self.options.partial_line_timeout]
+        if stale:
+            docs: list[bytes] = []
+            offs: list[int] = []
+            tf.codec.flush_partials(docs, offs, stale)
+            self._emit_batch(tf, docs, offs, tf.start)
 
     def _check(self, path: str, tf: TailedFile, now: float) -> None:
         state = tf.f.path_state()
