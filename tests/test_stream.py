@@ -47,7 +47,9 @@ def test_stream_prefix_and_several_files(tmp_path: Path) -> None:
     b.write_bytes(b"b1\n")
     proc = subprocess.Popen([sys.executable, "-m", "podlog", "stream", "--from-head", "--prefix", str(a), str(b)],
                             stdout=subprocess.PIPE)
-    time.sleep(1.5)
+    assert proc.stdout is not None
+    first = [proc.stdout.readline(), proc.stdout.readline()]  # waits for the child, however slow its start
     proc.send_signal(signal.SIGTERM)
-    data, _ = proc.communicate(10)
-    assert sorted(data.splitlines()) == [f"[{a}] a1".encode(), f"[{b}] b1".encode()]
+    rest, _ = proc.communicate(10)
+    assert proc.returncode == 0 and rest == b""
+    assert sorted(first) == [f"[{a}] a1\n".encode(), f"[{b}] b1\n".encode()]

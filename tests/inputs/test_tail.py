@@ -207,7 +207,8 @@ def test_inode_reuse_is_not_mistaken_for_the_known_file(tmp_path: Path, agent_fa
 
 def test_ten_megabyte_line_split_and_marked(tmp_path: Path, agent_factory) -> None:
     log = tmp_path / "big.log"
-    big = bytes(random.Random(1).choice(b"abcdefghij") for _ in range(10 * 1024 * 1024))
+    letters = bytes.maketrans(bytes(range(256)), bytes(b"abcdefghij"[i % 10] for i in range(256)))
+    big = random.Random(1).randbytes(10 * 1024 * 1024).translate(letters)  # no newline, no repetition
     log.write_bytes(b"line 0\n" + big + b"\nline 1\n")
     out = tmp_path / "out.ndjson"
     agent = agent_factory(config(tmp_path, str(log), extra="    max_line_size: 1MiB")).start()
