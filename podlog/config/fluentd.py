@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from podlog.config.errors import ConfigError, Located
+from podlog.config.errors import ConfigError, Located, Unevaluated
 from podlog.config.fluentd_syntax import Element, Param, parse_fluentd
 from podlog.config.model import AgentSettings, Config, PluginSpec, Section
 from podlog.config.yaml_loader import LineDict
@@ -90,6 +90,8 @@ def _err(el: Element, path: str, message: str) -> ConfigError:
 
 
 def _text(param: Param) -> str:
+    if isinstance(param.value, Unevaluated):
+        raise param.value.error
     if not isinstance(param.value, str) or not param.value:
         raise _at(param, f"{param.key}: expected a name")
     return param.value
@@ -161,7 +163,36 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
         _default(options, "data_stream", True, el.line)
     if ptype == "copy" and not spec.stores:
         raise _err(el, path, f"{el.tag}: @type copy needs at least one <store>")
+    _unevaluated(spec)
     return spec
+
+
+def _unevaluated(spec: PluginSpec) -> None:
+    """Embedded Ruby podlog could not evaluate is an error now, unless it sets an option without effect
+    (its ``Options`` then reports it as such): a config is refused at load, not later at start."""
+    from podlog.plugin import lookup
+
+    declared = {} if spec.type == "copy" else lookup(
+        "filter" if spec.type == "rewrite_tag_filter" else spec.kind, spec.type).Options.declared()
+    lookup_names = {alias: opt for opt in declared.values() for alias in (opt.name, *opt.aliases)}
+    _raise_unevaluated(spec.options, lookup_names)
+    if spec.buffer is not None:
+        from podlog.buffer.options import BufferOptions
+
+        buffer = BufferOptions.declared()
+        _raise_unevaluated(spec.buffer, {a: o for o in buffer.values() for a in (o.name, *o.aliases)})
+
+
+def _raise_unevaluated(values: Mapping[str, Any], declared: Mapping[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, Unevaluated) and not getattr(declared.get(key), "ignored", ""):
+            raise value.error
+        if isinstance(value, Mapping):
+            _raise_unevaluated(value, {})
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, Mapping):
+                    _raise_unevaluated(item, {})
 
 
 def _plugin_type(el: Element, kind: str, name: str, path: str) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from podlog.config.errors import ConfigError, Located
+from podlog.config.errors import ConfigError, Located, Unevaluated
 from podlog.config.fluentd_ruby import USE_DEFAULT, USE_NIL, RubyError, UnsetVariable, evaluate, to_s
 from podlog.config.notices import notice
 
@@ -100,6 +100,7 @@ class _Scanner:
         self.foreign = foreign  # a section of another file we are included into
         self.pos = 0
         self.unset: object = None  # USE_DEFAULT/USE_NIL met in the value being read
+        self.failed: ConfigError | None = None  # embedded Ruby of that value we could not evaluate
         self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
 
     # -- positions and errors
@@ -196,10 +197,14 @@ class _Scanner:
         key = m.group(0)
         self.pos = m.end()
         self.skip_spacing()
-        self.unset = None
+        self.unset = self.failed = None
         value = self.value()
         line = self.line_at(start)
-        if self.unset is not None:
+        if self.failed is not None:
+            if key.startswith("@"):
+                raise self.failed
+            value = Unevaluated(self.failed)  # an error where it is used: not at all if the option has no effect
+        elif self.unset is not None:
             if key == "@include":
                 raise self.error(f"@include: {self.unset} gives no file to include", start)
             return  # Fluentd: the parameter is as if not written
@@ -316,15 +321,17 @@ class _Scanner:
         try:
             value = evaluate(code, self.env)
         except UnsetVariable as exc:
-            raise self.error(str(exc), pos) from None
+            self.failed = self.failed or self.error(str(exc), pos)
+            return ""
         except RubyError as exc:
             left = _LEFT_ENV.match(code)
             hint = f"; set {left.group(1)} to skip it" if left and left.group(1) not in self.env else ""
-            raise self.error(
+            self.failed = self.failed or self.error(
                 f"embedded Ruby '#{{{code}}}' is not supported: {exc}{hint}. podlog evaluates only ENV['NAME'], "
                 "ENV.fetch, File.join, Socket.gethostname, literals, use_default/use_nil and ||; see docs/fluentd.md",
                 pos,
-            ) from None
+            )
+            return ""
         if value is USE_DEFAULT or value is USE_NIL:
             self.unset = value
             return ""

@@ -128,8 +128,8 @@ def test_unsupported_ruby_is_an_error_with_file_and_line() -> None:
 
 
 def test_env_fetch_without_default_needs_the_variable() -> None:
-    message = error_of("<source>\n  tag \"#{ENV.fetch('NOPE')}\"\n</source>\n")
-    assert message == "fluent.conf:2: environment variable NOPE is not set (ENV.fetch without a default)"
+    message = error_of("<source>\n  @type tail\n  tag \"#{ENV.fetch('NOPE')}\"\n</source>\n")
+    assert message == "fluent.conf:3: environment variable NOPE is not set (ENV.fetch without a default)"
 
 
 @pytest.mark.parametrize(
