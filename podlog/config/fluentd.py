@@ -18,6 +18,7 @@ from typing import Any
 from podlog.config.errors import ConfigError, Located, Unevaluated
 from podlog.config.fluentd_syntax import Element, Param, parse_fluentd
 from podlog.config.model import AgentSettings, Config, PluginSpec, Section
+from podlog.config.notices import notice
 from podlog.config.yaml_loader import LineDict
 
 __all__ = ["FILTER_TYPES", "INPUT_TYPES", "OUTPUT_TYPES", "PARSER_TYPES", "load_fluentd_text"]
@@ -37,7 +38,7 @@ PARSER_TYPES = {"regexp": "regex"}
 
 _TYPES = {"input": INPUT_TYPES, "filter": FILTER_TYPES, "output": OUTPUT_TYPES}
 _DIRECTIVE = {"input": "source", "filter": "filter", "output": "match"}
-_COSMETIC = ("@log_level",)  # accepted everywhere, no effect on what is delivered
+_COSMETIC = ("@log_level", "log_level")  # accepted everywhere (log_level: v0.12 spelling), no effect on records
 # Legacy source-level parse params that belong in the parser (Fluentd's v0.12 compat does the same).
 _LEGACY_PARSE = ("time_format", "time_key", "keep_time_key", "types", "time_type", "timezone", "localtime",
                  "utc", "null_value_pattern", "null_empty_string", "estimate_current_event")
@@ -49,6 +50,25 @@ _SYSTEM_HARMLESS = (
     "file_permission", "enable_msgpack_time_support", "enable_input_metrics", "enable_size_metrics",
     "disable_shared_socket", "enable_jit",
 )
+# v0.12 buffer parameters written in the <match> itself, as Fluentd v1's compat layer still reads them.
+_V012_BUFFER = {
+    "buffer_type": "type", "buffer_path": "path", "num_threads": "flush_thread_count",
+    "flush_interval": "flush_interval", "disable_retry_limit": "retry_forever", "retry_limit": "retry_max_times",
+    "max_retry_wait": "retry_max_interval", "retry_wait": "retry_wait", "buffer_chunk_limit": "chunk_limit_size",
+    "buffer_queue_limit": "queue_limit_length", "buffer_queue_full_action": "overflow_action",
+    "flush_at_shutdown": "flush_at_shutdown",
+}
+# in_tail parameters podlog takes without acting on them (unless the tail input comes to declare them).
+_TAIL_NO_EFFECT = {
+    "multiline_flush_interval": "only a multiline parser uses it, and this source has none",
+    "emit_unmatched_lines": "podlog always keeps lines its parser does not match (raw, with a parse error field)",
+    "limit_recently_modified": "podlog follows every matching file, however old",
+}
+# Parameters of Fluentd's cri parser podlog's own CRI reader makes unnecessary.
+_CRI_NO_EFFECT = {
+    "time_format": "podlog reads the CRI time (RFC 3339) itself",
+    "merge_cri_fields": "stream is always a field of the record (true, the default, is what podlog does)",
+}
 _LOG_LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "warn": "warning", "error": "error",
                "fatal": "error"}
 
@@ -159,8 +179,10 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
         _stdout(options, el)
     if ptype == "file" and "format" in options:
         _file_format(options)
-    if _text(type_param) == "elasticsearch_data_stream":
-        _default(options, "data_stream", True, el.line)
+    if _text(type_param) == "elasticsearch_data_stream" and "data_stream_name" not in options:
+        raise _err(el, path, f"{el.tag}: @type elasticsearch_data_stream needs data_stream_name")
+    if kind == "output":
+        _legacy_buffer(spec, options, ptype)
     if ptype == "copy" and not spec.stores:
         raise _err(el, path, f"{el.tag}: @type copy needs at least one <store>")
     _unevaluated(spec)
@@ -284,7 +306,10 @@ def _section(el: Element, allow_arg: bool = False) -> LineDict:
             continue
         name = "type" if key == "@type" else key
         value = param.value
-        if name == "type" and el.name == "parse" and isinstance(value, str):
+        if name == "type" and el.name in ("parse", "pattern") and isinstance(value, str):
+            if len(value) > 1 and value[0] == value[-1] == "/":  # Fluentd: @type /regex/ is a regexp parser
+                _put(out, "expression", value, param.line)
+                value = "regex"
             value = PARSER_TYPES.get(value, value)
         _put(out, name, value, param.line)
     for child in el.elements:
@@ -405,8 +430,40 @@ def _file_format(options: LineDict) -> None:
     del options["format"]
 
 
+def _legacy_buffer(spec: PluginSpec, options: LineDict, ptype: str) -> None:
+    """v0.12 buffer parameters of a ``<match>`` (``buffer_chunk_limit``, ``num_threads``...) -> its buffer."""
+    from podlog.plugin import lookup
+
+    declared = {} if ptype == "copy" else lookup(
+        "filter" if ptype == "rewrite_tag_filter" else "output", ptype).Options.declared()
+    legacy = [k for k in options if k in _V012_BUFFER and k not in declared]
+    if not legacy:
+        return
+    if spec.buffer is None:
+        spec.buffer = LineDict(options.file, spec.where.line)
+    for key in legacy:
+        line = options.key_lines.pop(key)
+        value = options.pop(key)
+        if key == "disable_retry_limit" and str(value).strip().lower() in ("false", "no", "off", "0"):
+            continue  # the default: retry limits apply
+        _put(spec.buffer, _V012_BUFFER[key], value, line)
+    spec.buffer_where = spec.buffer.located(f"{spec.where.path}.buffer")  # with the lines of the moved keys
+
+
+def _no_effect(options: LineDict, table: Mapping[str, str], declared: Mapping[str, Any], path: str) -> None:
+    """Drop the parameters of ``table`` the plugin does not declare, each with a notice saying why."""
+    for key, why in table.items():
+        if key in options and key not in declared:
+            line = options.key_lines.pop(key)
+            del options[key]
+            notice(Located(options.file, line, f"{path}.{key}"), f"accepted for compatibility, has no effect: {why}")
+
+
 def _tail(options: LineDict, el: Element) -> None:
     """Fluentd reads lines as they are and lets the parser decide: container_format none, except for cri."""
+    from podlog.plugin import lookup
+
+    _no_effect(options, _TAIL_NO_EFFECT, lookup("input", "tail").Options.declared(), "source")
     if "container_format" in options:
         return
     parser = options.get("parser")
@@ -416,6 +473,9 @@ def _tail(options: LineDict, el: Element) -> None:
     line = options.key_lines.pop("parser")
     del options["parser"]
     inner = parser.pop("parser", None)  # <parse> @type cri <parse> @type json </parse> </parse>
+    if str(parser.get("merge_cri_fields", "")).strip().lower() in ("true", "yes", ""):
+        parser.pop("merge_cri_fields", None)  # what podlog does anyway
+    _no_effect(parser, _CRI_NO_EFFECT, {}, "parse")
     for key in parser:
         if key != "type":
             raise ConfigError(parser.located("parse").child(key),

@@ -127,7 +127,8 @@ def test_block_then_resume_when_room(tmp_path: Path) -> None:
 
 
 def test_drop_oldest_counts_and_acks() -> None:
-    buf = MemoryBuffer(opts(total_limit_size=100, chunk_limit_size=100, overflow_action="drop_oldest_chunk", flush_mode="immediate"))
+    buf = MemoryBuffer(opts(total_limit_size=100, chunk_limit_size=100, overflow_action="drop_oldest_chunk",
+                            flush_mode="immediate"))
     released: list[int] = []
     dropped: list[int] = []
     buf.on_drop = lambda chunk, reason: dropped.append(len(chunk))
