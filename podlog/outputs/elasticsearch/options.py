@@ -76,7 +76,7 @@ class EsOptions(Options):
     id_key = Option("str", "", doc="Record field to use as _id (instead of the derived one).")
     bulk_message_request_threshold = Option(
         "size", 8 * 1024 * 1024, doc="Largest bulk request body before compression; a chunk is split to fit.",
-        aliases=("bulk_max_bytes",))
+        aliases=("bulk_max_bytes",), min=1)
     bulk_max_documents = Option("int", 5000, doc="Most documents per bulk request.", min=1)
     gzip = Option("bool", True, doc="Gzip request bodies (level 1 unless compression_level says otherwise).",
                   aliases=("compress",))
