@@ -9,6 +9,7 @@ the generated reference in ``docs/reference/``.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,7 +99,13 @@ def _as_str(value: Any) -> str:
 
 
 def _as_list(value: Any) -> list[str]:
-    """A YAML list, or a comma-separated string (Fluentd style)."""
+    """A YAML list, a JSON array in a string, or a comma-separated string (Fluentd's array type reads both:
+    ``exclude_path "#{ENV['X']}"`` gets ``["/a*", "/b*"]`` or ``/a*,/b*`` from the environment)."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
     if isinstance(value, list):
         return [_as_str(v) for v in value]
     if isinstance(value, dict):
