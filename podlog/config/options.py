@@ -235,8 +235,8 @@ class Options:
             if isinstance(raw, Unevaluated):
                 if not opt.ignored:
                     raise raw.error
-                notice(where.child(key), f"not evaluated ({raw.error.message}); it would have no effect anyway: "
-                                         f"{opt.ignored}")
+                notice(where.child(key), "its embedded Ruby is outside what podlog evaluates, and the option has "
+                                         f"no effect anyway: {opt.ignored}")
                 continue
             try:
                 setattr(self, opt.name, opt.convert(raw))
