@@ -135,6 +135,37 @@ def _podlog_has(kind: str, fluentd_type: str) -> bool:
     return True
 
 
+def test_every_variable_the_elasticsearch_images_read_may_be_set(
+        tmp_path: Path, documented_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings users change through the environment (use_default/use_nil ones included) still load."""
+    template = tmp_path / "template.json"
+    template.write_text('{"index_patterns": ["logstash-*"]}')
+    for key, value in {
+        "FLUENT_ELASTICSEARCH_USER": "elastic", "FLUENT_ELASTICSEARCH_PASSWORD": "pw",
+        "FLUENT_ELASTICSEARCH_TARGET_INDEX_KEY": "index", "FLUENT_ELASTICSEARCH_TEMPLATE_NAME": "podlog",
+        "FLUENT_ELASTICSEARCH_TEMPLATE_FILE": str(template), "FLUENT_ELASTICSEARCH_TEMPLATE_OVERWRITE": "true",
+        "FLUENT_ELASTICSEARCH_APPLICATION_NAME": "shop", "FLUENT_ELASTICSEARCH_ENABLE_ILM": "true",
+        "FLUENT_ELASTICSEARCH_ILM_POLICY_ID": "podlog", "FLUENT_ELASTICSEARCH_ILM_POLICY": '{"policy": {}}',
+        "FLUENT_ELASTICSEARCH_SUPPRESS_TYPE_NAME": "true", "FLUENT_ELASTICSEARCH_BUFFER_FLUSH_THREAD_COUNT": "2",
+        "FLUENT_ELASTICSEARCH_BUFFER_QUEUE_LIMIT_LENGTH": "64", "FLUENT_ELASTICSEARCH_REQUEST_TIMEOUT": "30s",
+        "FLUENT_OPENSEARCH_HOST": "opensearch", "FLUENT_OPENSEARCH_USER": "admin", "FLUENT_OPENSEARCH_PASSWORD": "pw",
+        "FLUENT_OPENSEARCH_BUFFER_FLUSH_MODE": "interval", "FLUENT_OPENSEARCH_BUFFER_RETRY_FOREVER": "true",
+        "FLUENT_OPENSEARCH_BUFFER_TOTAL_LIMIT_SIZE": "512M", "FLUENT_OPENSEARCH_CA_PATH": "/etc/ssl/ca.pem",
+        "FLUENT_CONTAINER_TAIL_PARSER_TYPE": "cri", "FLUENT_POS_EXTRA_DIR": "podlog",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for image in LOADING:
+        with collect():
+            engine = Engine(load_config(str(conf(image))))
+        (runner,) = [r for r in engine.runners if r.output.name == "elasticsearch"]
+        if image != "debian-opensearch":
+            assert runner.options.total_limit_size == 2 * 1024**2 * 64  # chunk 2M x queue_limit_length 64
+            assert runner.output.options.user == "elastic"
+    containers = next(s for s in load_config(str(conf("debian-elasticsearch8"))).sources
+                      if s.id == "in_tail_container_logs")
+    assert containers.options["pos_file"] == "/var/log/podlog/fluentd-containers.log.pos"  # File.join
+
+
 def _unsupported_types(root: Element) -> set[str]:
     out = set()
     for el in root.elements:

@@ -104,6 +104,8 @@ class EsOptions(Options):
     ilm_policy = Option("any", "", doc="Policy body (JSON string, mapping or file path); Elasticsearch gets "
                         "Fluentd's default (rollover at 30d/50gb) if empty.")
     ilm_policy_overwrite = Option("bool", False, doc="Replace an existing policy of that name.")
+    application_name = Option("str", "default", doc="Fluentd's part of rollover index aliases.",
+                              ignored="Fluentd uses it only for rollover index aliases, which podlog does not create.")
 
 
 def urls_of(o: Any, env: dict[str, str] | None = None) -> list[str]:
