@@ -29,6 +29,7 @@ from podlog.codecs.container import LineCodec, now_rfc3339
 from podlog.config.errors import ConfigError
 from podlog.config.loader import load_config
 from podlog.config.model import Config, PluginSpec
+from podlog.config.notices import collect
 from podlog.engine import Engine
 from podlog.inputs.tail.input import TailInput
 from podlog.inputs.tail.scan import expand_time
@@ -233,9 +234,12 @@ def check_lines(config_path: str, sample: str, tag: str | None = None, path: str
     """``podlog check -c CONF --input SAMPLE``: 0 when the config is valid, 2 when not."""
     out = out or sys.stdout
     try:
-        config = load_config(config_path)
-        recorder = Recorder(config)
-        engine = Engine(config, dry=recorder)
+        with collect() as notices:  # settings without effect: the same warnings as a plain check
+            config = load_config(config_path)
+            recorder = Recorder(config)
+            engine = Engine(config, dry=recorder)
+        for found in notices:
+            print(f"podlog: warning: {found}", file=sys.stderr)
         feed = choose_feed(engine, tag, path or _default_path(sample))
         lines = read_lines(sample)
     except ConfigError as exc:
