@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from podlog.config.errors import ConfigError, Located, Unevaluated
+from podlog.config.fluentd_compat import CRI_NO_EFFECT, TAIL_NO_EFFECT, legacy_buffer, no_effect, refuse_unevaluated
 from podlog.config.fluentd_syntax import Element, Param, parse_fluentd
 from podlog.config.model import AgentSettings, Config, PluginSpec, Section
-from podlog.config.notices import notice
 from podlog.config.yaml_loader import LineDict
 
 __all__ = ["FILTER_TYPES", "INPUT_TYPES", "OUTPUT_TYPES", "PARSER_TYPES", "load_fluentd_text"]
@@ -50,25 +50,6 @@ _SYSTEM_HARMLESS = (
     "file_permission", "enable_msgpack_time_support", "enable_input_metrics", "enable_size_metrics",
     "disable_shared_socket", "enable_jit",
 )
-# v0.12 buffer parameters written in the <match> itself, as Fluentd v1's compat layer still reads them.
-_V012_BUFFER = {
-    "buffer_type": "type", "buffer_path": "path", "num_threads": "flush_thread_count",
-    "flush_interval": "flush_interval", "disable_retry_limit": "retry_forever", "retry_limit": "retry_max_times",
-    "max_retry_wait": "retry_max_interval", "retry_wait": "retry_wait", "buffer_chunk_limit": "chunk_limit_size",
-    "buffer_queue_limit": "queue_limit_length", "buffer_queue_full_action": "overflow_action",
-    "flush_at_shutdown": "flush_at_shutdown",
-}
-# in_tail parameters podlog takes without acting on them (unless the tail input comes to declare them).
-_TAIL_NO_EFFECT = {
-    "multiline_flush_interval": "only a multiline parser uses it, and this source has none",
-    "emit_unmatched_lines": "podlog always keeps lines its parser does not match (raw, with a parse error field)",
-    "limit_recently_modified": "podlog follows every matching file, however old",
-}
-# Parameters of Fluentd's cri parser podlog's own CRI reader makes unnecessary.
-_CRI_NO_EFFECT = {
-    "time_format": "podlog reads the CRI time (RFC 3339) itself",
-    "merge_cri_fields": "stream is always a field of the record (true, the default, is what podlog does)",
-}
 _LOG_LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "warn": "warning", "error": "error",
                "fatal": "error"}
 
@@ -182,39 +163,11 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
     if _text(type_param) == "elasticsearch_data_stream" and "data_stream_name" not in options:
         raise _err(el, path, f"{el.tag}: @type elasticsearch_data_stream needs data_stream_name")
     if kind == "output":
-        _legacy_buffer(spec, options, ptype)
+        legacy_buffer(spec, options, ptype)
     if ptype == "copy" and not spec.stores:
         raise _err(el, path, f"{el.tag}: @type copy needs at least one <store>")
-    _unevaluated(spec)
+    refuse_unevaluated(spec)
     return spec
-
-
-def _unevaluated(spec: PluginSpec) -> None:
-    """Embedded Ruby podlog could not evaluate is an error now, unless it sets an option without effect
-    (its ``Options`` then reports it as such): a config is refused at load, not later at start."""
-    from podlog.plugin import lookup
-
-    declared = {} if spec.type == "copy" else lookup(
-        "filter" if spec.type == "rewrite_tag_filter" else spec.kind, spec.type).Options.declared()
-    lookup_names = {alias: opt for opt in declared.values() for alias in (opt.name, *opt.aliases)}
-    _raise_unevaluated(spec.options, lookup_names)
-    if spec.buffer is not None:
-        from podlog.buffer.options import BufferOptions
-
-        buffer = BufferOptions.declared()
-        _raise_unevaluated(spec.buffer, {a: o for o in buffer.values() for a in (o.name, *o.aliases)})
-
-
-def _raise_unevaluated(values: Mapping[str, Any], declared: Mapping[str, Any]) -> None:
-    for key, value in values.items():
-        if isinstance(value, Unevaluated) and not getattr(declared.get(key), "ignored", ""):
-            raise value.error
-        if isinstance(value, Mapping):
-            _raise_unevaluated(value, {})
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, Mapping):
-                    _raise_unevaluated(item, {})
 
 
 def _plugin_type(el: Element, kind: str, name: str, path: str) -> str:
@@ -252,11 +205,6 @@ def _put(out: LineDict, key: str, value: Any, line: int) -> None:
         raise ConfigError(Located(out.file, line, key), f"set twice (first at line {out.key_lines[key]})")
     out[key] = value
     out.key_lines[key] = line
-
-
-def _default(out: LineDict, key: str, value: Any, line: int) -> None:
-    if key not in out:
-        _put(out, key, value, line)
 
 
 def _child(spec: PluginSpec, options: LineDict, el: Element, child: Element, path: str) -> None:
@@ -430,40 +378,9 @@ def _file_format(options: LineDict) -> None:
     del options["format"]
 
 
-def _legacy_buffer(spec: PluginSpec, options: LineDict, ptype: str) -> None:
-    """v0.12 buffer parameters of a ``<match>`` (``buffer_chunk_limit``, ``num_threads``...) -> its buffer."""
-    from podlog.plugin import lookup
-
-    declared = {} if ptype == "copy" else lookup(
-        "filter" if ptype == "rewrite_tag_filter" else "output", ptype).Options.declared()
-    legacy = [k for k in options if k in _V012_BUFFER and k not in declared]
-    if not legacy:
-        return
-    if spec.buffer is None:
-        spec.buffer = LineDict(options.file, spec.where.line)
-    for key in legacy:
-        line = options.key_lines.pop(key)
-        value = options.pop(key)
-        if key == "disable_retry_limit" and str(value).strip().lower() in ("false", "no", "off", "0"):
-            continue  # the default: retry limits apply
-        _put(spec.buffer, _V012_BUFFER[key], value, line)
-    spec.buffer_where = spec.buffer.located(f"{spec.where.path}.buffer")  # with the lines of the moved keys
-
-
-def _no_effect(options: LineDict, table: Mapping[str, str], declared: Mapping[str, Any], path: str) -> None:
-    """Drop the parameters of ``table`` the plugin does not declare, each with a notice saying why."""
-    for key, why in table.items():
-        if key in options and key not in declared:
-            line = options.key_lines.pop(key)
-            del options[key]
-            notice(Located(options.file, line, f"{path}.{key}"), f"accepted for compatibility, has no effect: {why}")
-
-
 def _tail(options: LineDict, el: Element) -> None:
     """Fluentd reads lines as they are and lets the parser decide: container_format none, except for cri."""
-    from podlog.plugin import lookup
-
-    _no_effect(options, _TAIL_NO_EFFECT, lookup("input", "tail").Options.declared(), "source")
+    no_effect(options, TAIL_NO_EFFECT, "input", "tail", "source")
     if "container_format" in options:
         return
     parser = options.get("parser")
@@ -475,7 +392,7 @@ def _tail(options: LineDict, el: Element) -> None:
     inner = parser.pop("parser", None)  # <parse> @type cri <parse> @type json </parse> </parse>
     if str(parser.get("merge_cri_fields", "")).strip().lower() in ("true", "yes", ""):
         parser.pop("merge_cri_fields", None)  # what podlog does anyway
-    _no_effect(parser, _CRI_NO_EFFECT, {}, "parse")
+    no_effect(parser, CRI_NO_EFFECT, "parser", "", "parse")
     for key in parser:
         if key != "type":
             raise ConfigError(parser.located("parse").child(key),
