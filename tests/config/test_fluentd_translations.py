@@ -120,3 +120,17 @@ def test_legacy_match_parameters_build_the_buffer() -> None:
     o = runner.options
     assert (o.chunk_limit_size, o.queue_limit_length, o.total_limit_size) == (2 * 1024**2, 8, 16 * 1024**2)
     assert (o.flush_interval, o.retry_max_interval, o.retry_forever, o.flush_thread_count) == (5.0, 30.0, True, 2)
+
+
+def test_a_legacy_parameter_and_its_buffer_name_together_are_an_error() -> None:
+    from podlog.config.errors import ConfigError
+
+    text = SOURCE.format(parse="") + ("<match **>\n  @type null\n  flush_interval 5s\n  buffer_chunk_limit 1M\n"
+                                      "  <buffer>\n    flush_interval 1s\n  </buffer>\n</match>\n")
+    with pytest.raises(ConfigError) as info:
+        load(text, "fluent.conf", {})
+    assert str(info.value) == ("fluent.conf:8: flush_interval: set twice: here and as flush_interval in <buffer> "
+                               "(line 11)")
+    engine = _build(text.replace("  flush_interval 5s\n", ""))
+    (runner,) = engine.runners
+    assert (runner.options.flush_interval, runner.options.chunk_limit_size) == (1.0, 1024 * 1024)
