@@ -103,7 +103,12 @@ def _run(args: argparse.Namespace) -> int:
             from podlog.dryrun import check_lines
 
             return check_lines(args.config, args.input, args.tag, args.path, args.json)
-        engine = _load(args.config)
+        from podlog.config.notices import collect
+
+        with collect() as notices:  # settings accepted without effect: warned about, each at its line
+            engine = _load(args.config)
+        for found in notices:
+            print(f"podlog: warning: {found}", file=sys.stderr)
         if engine is None:
             return 2
         print(f"{args.config}: OK ({len(engine.inputs)} sources, {len(engine.runners)} outputs)")

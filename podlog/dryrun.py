@@ -12,6 +12,7 @@ buffer file is written.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import re
@@ -28,8 +29,10 @@ from podlog.codecs.container import LineCodec, now_rfc3339
 from podlog.config.errors import ConfigError
 from podlog.config.loader import load_config
 from podlog.config.model import Config, PluginSpec
+from podlog.config.notices import collect
 from podlog.engine import Engine
 from podlog.inputs.tail.input import TailInput
+from podlog.inputs.tail.scan import expand_time
 from podlog.outputs._base import Output
 
 __all__ = ["Delivery", "Drop", "LineReport", "Recorder", "check_lines", "dry_run"]
@@ -151,9 +154,23 @@ def _tag_matches(source_tag: str, tag: str) -> bool:
     return re.fullmatch(".+".join(map(re.escape, source_tag.split("*"))), tag) is not None
 
 
+def _follows(plugin: TailInput, path: str) -> bool:
+    """Whether the tail source would follow ``path`` (its globs, dated for now, minus its excludes)."""
+    o = plugin.options
+    if not any(fnmatch.fnmatchcase(path, expand_time(p)) for p in o.path):
+        return False
+    return not any(fnmatch.fnmatchcase(path, ex) or fnmatch.fnmatchcase(os.path.basename(path), ex)
+                   for ex in o.exclude_path)
+
+
 def choose_feed(engine: Engine, tag: str | None, path: str) -> Feed:
-    """The source named by ``tag`` (or the first); with no such source, plain messages with ``tag``."""
-    for plugin, label, name in engine.inputs:
+    """The source named by ``tag``, else the tail source following ``path``, else the first; with no such
+    source, plain messages with ``tag``."""
+    inputs = list(engine.inputs)
+    if tag is None:  # a DaemonSet config has a dozen tail sources: the one reading this file, as Fluentd would
+        following = [i for i in inputs if isinstance(i[0], TailInput) and _follows(i[0], path)]
+        inputs = following[:1] or inputs
+    for plugin, label, name in inputs:
         source_tag = str(getattr(plugin.options, "tag", ""))
         if tag is not None and not _tag_matches(source_tag, tag):
             continue
@@ -217,9 +234,12 @@ def check_lines(config_path: str, sample: str, tag: str | None = None, path: str
     """``podlog check -c CONF --input SAMPLE``: 0 when the config is valid, 2 when not."""
     out = out or sys.stdout
     try:
-        config = load_config(config_path)
-        recorder = Recorder(config)
-        engine = Engine(config, dry=recorder)
+        with collect() as notices:  # settings without effect: the same warnings as a plain check
+            config = load_config(config_path)
+            recorder = Recorder(config)
+            engine = Engine(config, dry=recorder)
+        for found in notices:
+            print(f"podlog: warning: {found}", file=sys.stderr)
         feed = choose_feed(engine, tag, path or _default_path(sample))
         lines = read_lines(sample)
     except ConfigError as exc:

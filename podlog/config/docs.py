@@ -21,7 +21,10 @@ def _table(options: type[Options]) -> list[str]:
         default = _REQUIRED if opt.required else repr(opt.default)
         names = opt.name + "".join(f" / {a}" for a in opt.aliases)
         doc = opt.doc + (f" One of: {', '.join(opt.choices)}." if opt.choices else "")
-        rows.append(f"| `{names}` | {opt.type} | `{default}` | {doc.replace('|', '/')} |")
+        if opt.ignored:
+            doc = f"**No effect** (accepted for compatibility; `podlog check` warns): {opt.ignored} {opt.doc}".strip()
+        kind = f"{opt.type} ({opt.range})" if opt.range else opt.type
+        rows.append(f"| `{names}` | {kind} | `{default}` | {doc.replace('|', '/')} |")
     return rows
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ConfigError", "Located"]
+__all__ = ["ConfigError", "Located", "Unevaluated"]
 
 
 @dataclass(frozen=True)
@@ -31,3 +31,19 @@ class ConfigError(Exception):
         self.message = message
         key = f" {where.path}:" if where.path else ""
         super().__init__(f"{where.file}:{where.line}:{key} {message}")
+
+
+@dataclass(frozen=True)
+class Unevaluated:
+    """A fluent.conf value whose embedded Ruby podlog cannot evaluate.
+
+    The error is raised only where the value is used: an option accepted
+    without effect (``kubernetes_url`` of the kubernetes_metadata filter, in
+    every DaemonSet image) does not need its value, so it does not stop the
+    config from loading.
+    """
+
+    error: ConfigError
+
+    def __str__(self) -> str:
+        raise self.error

@@ -15,7 +15,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from podlog.config.errors import ConfigError, Located
+from podlog.config.errors import ConfigError, Located, Unevaluated
+from podlog.config.fluentd_compat import CRI_NO_EFFECT, TAIL_NO_EFFECT, legacy_buffer, no_effect, refuse_unevaluated
 from podlog.config.fluentd_syntax import Element, Param, parse_fluentd
 from podlog.config.model import AgentSettings, Config, PluginSpec, Section
 from podlog.config.yaml_loader import LineDict
@@ -37,7 +38,7 @@ PARSER_TYPES = {"regexp": "regex"}
 
 _TYPES = {"input": INPUT_TYPES, "filter": FILTER_TYPES, "output": OUTPUT_TYPES}
 _DIRECTIVE = {"input": "source", "filter": "filter", "output": "match"}
-_COSMETIC = ("@log_level",)  # accepted everywhere, no effect on what is delivered
+_COSMETIC = ("@log_level", "log_level")  # accepted everywhere (log_level: v0.12 spelling), no effect on records
 # Legacy source-level parse params that belong in the parser (Fluentd's v0.12 compat does the same).
 _LEGACY_PARSE = ("time_format", "time_key", "keep_time_key", "types", "time_type", "timezone", "localtime",
                  "utc", "null_value_pattern", "null_empty_string", "estimate_current_event")
@@ -90,6 +91,8 @@ def _err(el: Element, path: str, message: str) -> ConfigError:
 
 
 def _text(param: Param) -> str:
+    if isinstance(param.value, Unevaluated):
+        raise param.value.error
     if not isinstance(param.value, str) or not param.value:
         raise _at(param, f"{param.key}: expected a name")
     return param.value
@@ -157,10 +160,13 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
         _stdout(options, el)
     if ptype == "file" and "format" in options:
         _file_format(options)
-    if _text(type_param) == "elasticsearch_data_stream":
-        _default(options, "data_stream", True, el.line)
+    if _text(type_param) == "elasticsearch_data_stream" and "data_stream_name" not in options:
+        raise _err(el, path, f"{el.tag}: @type elasticsearch_data_stream needs data_stream_name")
+    if kind == "output":
+        legacy_buffer(spec, options, ptype)
     if ptype == "copy" and not spec.stores:
         raise _err(el, path, f"{el.tag}: @type copy needs at least one <store>")
+    refuse_unevaluated(spec)
     return spec
 
 
@@ -199,11 +205,6 @@ def _put(out: LineDict, key: str, value: Any, line: int) -> None:
         raise ConfigError(Located(out.file, line, key), f"set twice (first at line {out.key_lines[key]})")
     out[key] = value
     out.key_lines[key] = line
-
-
-def _default(out: LineDict, key: str, value: Any, line: int) -> None:
-    if key not in out:
-        _put(out, key, value, line)
 
 
 def _child(spec: PluginSpec, options: LineDict, el: Element, child: Element, path: str) -> None:
@@ -253,7 +254,10 @@ def _section(el: Element, allow_arg: bool = False) -> LineDict:
             continue
         name = "type" if key == "@type" else key
         value = param.value
-        if name == "type" and el.name == "parse" and isinstance(value, str):
+        if name == "type" and el.name in ("parse", "pattern") and isinstance(value, str):
+            if len(value) > 1 and value[0] == value[-1] == "/":  # Fluentd: @type /regex/ is a regexp parser
+                _put(out, "expression", value, param.line)
+                value = "regex"
             value = PARSER_TYPES.get(value, value)
         _put(out, name, value, param.line)
     for child in el.elements:
@@ -376,6 +380,7 @@ def _file_format(options: LineDict) -> None:
 
 def _tail(options: LineDict, el: Element) -> None:
     """Fluentd reads lines as they are and lets the parser decide: container_format none, except for cri."""
+    no_effect(options, TAIL_NO_EFFECT, "input", "tail", "source")
     if "container_format" in options:
         return
     parser = options.get("parser")
@@ -385,6 +390,9 @@ def _tail(options: LineDict, el: Element) -> None:
     line = options.key_lines.pop("parser")
     del options["parser"]
     inner = parser.pop("parser", None)  # <parse> @type cri <parse> @type json </parse> </parse>
+    if str(parser.get("merge_cri_fields", "")).strip().lower() in ("true", "yes", ""):
+        parser.pop("merge_cri_fields", None)  # what podlog does anyway
+    no_effect(parser, CRI_NO_EFFECT, "parser", "", "parse")
     for key in parser:
         if key != "type":
             raise ConfigError(parser.located("parse").child(key),

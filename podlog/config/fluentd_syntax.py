@@ -13,9 +13,11 @@ What is read, as Fluentd reads it:
   ``'single'`` quotes; JSON arrays and hashes, possibly over several lines;
 * ``#`` comments at the start of a line or after whitespace, never in quotes;
 * ``@include path`` relative to the including file, with globs;
-* embedded Ruby in double quotes, only for the environment lookups configs
-  use in Kubernetes (``"#{ENV['X']}"``); anything else is refused, since we
-  will not run Ruby.
+* embedded Ruby in double quotes, only the small subset Kubernetes configs use
+  (``podlog.config.fluentd_ruby``: ``ENV['X'] || 'default'``, ``File.join``,
+  ``use_default``...); anything else is refused at its line, since we will
+  not run Ruby. A value that evaluates to ``use_default`` or ``use_nil``
+  leaves its parameter unset, as in Fluentd.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import glob
 import json
 import os
 import re
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from podlog.config.errors import ConfigError, Located
+from podlog.config.errors import ConfigError, Located, Unevaluated
+from podlog.config.fluentd_ruby import USE_DEFAULT, USE_NIL, RubyError, UnsetVariable, evaluate, to_s
+from podlog.config.notices import notice
 
 __all__ = ["ROOT", "Element", "Param", "parse_fluentd"]
 
@@ -42,9 +45,7 @@ _TAG = re.compile(r"([A-Za-z0-9_.\-]+)(?:\s+(.*))?$", re.S)
 _COMMENT = re.compile(r"(?:^|[ \t])#")
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "r": "\r", "n": "\n", "t": "\t",
             "f": "\f", "b": "\b", "v": "\v", "a": "\a", "e": "\x1b", "s": " "}
-_QUOTED = r"""(?:'([^'\\]*)'|"([^"\\]*)")"""
-_ENV_INDEX = re.compile(rf"ENV\[\s*{_QUOTED}\s*\](?:\s*\|\|\s*{_QUOTED})?")
-_ENV_FETCH = re.compile(rf"ENV\.fetch\(\s*{_QUOTED}\s*(?:,\s*{_QUOTED}\s*)?\)")
+_LEFT_ENV = re.compile(r"""ENV\[\s*['"]([A-Za-z0-9_]+)['"]\s*\]\s*\|\|""")
 _CLOSERS = {"[": "]", "{": "}"}
 
 
@@ -98,6 +99,8 @@ class _Scanner:
         self.chain = chain  # real paths of the files including this one: cycle protection
         self.foreign = foreign  # a section of another file we are included into
         self.pos = 0
+        self.unset: object = None  # USE_DEFAULT/USE_NIL met in the value being read
+        self.failed: ConfigError | None = None  # embedded Ruby of that value we could not evaluate
         self._starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
 
     # -- positions and errors
@@ -194,8 +197,17 @@ class _Scanner:
         key = m.group(0)
         self.pos = m.end()
         self.skip_spacing()
+        self.unset = self.failed = None
         value = self.value()
         line = self.line_at(start)
+        if self.failed is not None:
+            if key.startswith("@"):
+                raise self.failed
+            value = Unevaluated(self.failed)  # an error where it is used: not at all if the option has no effect
+        elif self.unset is not None:
+            if key == "@include":
+                raise self.error(f"@include: {self.unset} gives no file to include", start)
+            return  # Fluentd: the parameter is as if not written
         if key == "@include":
             self.include(element, value, start)
             return
@@ -305,24 +317,25 @@ class _Scanner:
         return self.ruby(self.text[start + 2:pos - 1].strip(), start)
 
     def ruby(self, code: str, pos: int) -> str:
-        """The few embedded Ruby forms Kubernetes configs use; we do not run Ruby."""
-        m = _ENV_INDEX.fullmatch(code)
-        if m:
-            name, default = _either(m, 1) or "", _either(m, 3)
-            return self.env.get(name, "" if default is None else default)  # Ruby: nil prints as ""
-        m = _ENV_FETCH.fullmatch(code)
-        if m:
-            name, default = _either(m, 1) or "", _either(m, 3)
-            if name in self.env:
-                return self.env[name]
-            if default is None:
-                raise self.error(f"environment variable {name} is not set (ENV.fetch without a default)", pos)
-            return default
-        if code == "Socket.gethostname":
-            return socket.gethostname()
-        raise self.error(
-            f"embedded Ruby '#{{{code}}}' is not supported; podlog only evaluates ENV['NAME'], "
-            "ENV['NAME'] || 'default', ENV.fetch('NAME', 'default') and Socket.gethostname", pos)
+        """The few embedded Ruby forms Kubernetes configs use (see fluentd_ruby); we do not run Ruby."""
+        try:
+            value = evaluate(code, self.env)
+        except UnsetVariable as exc:
+            self.failed = self.failed or self.error(str(exc), pos)
+            return ""
+        except RubyError as exc:
+            left = _LEFT_ENV.match(code)
+            hint = f"; set {left.group(1)} to skip it" if left and left.group(1) not in self.env else ""
+            self.failed = self.failed or self.error(
+                f"embedded Ruby '#{{{code}}}' is not supported: {exc}{hint}. podlog evaluates only ENV['NAME'], "
+                "ENV.fetch, File.join, Socket.gethostname, literals, use_default/use_nil and ||; see docs/fluentd.md",
+                pos,
+            )
+            return ""
+        if value is USE_DEFAULT or value is USE_NIL:
+            self.unset = value
+            return ""
+        return to_s(value)
 
     def json_or_plain(self) -> Any:
         """A value starting with ``[``/``{``: JSON (maybe multi-line), else plain text like ``[%d/%b]``."""
@@ -380,8 +393,12 @@ class _Scanner:
             raise self.error("@include of a URL is not supported; mount the file and include its path", pos)
         base = Path(self.file).parent
         pattern = value if os.path.isabs(value) else str(base / value)
-        # Fluentd includes glob matches in sorted order; no match is not an error.
-        paths = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+        # Fluentd's @include is a glob, matches in sorted order: no match includes nothing (the DaemonSet
+        # images rely on it: FLUENTD_SYSTEMD_CONF=disable includes a disable.conf that does not exist).
+        paths = sorted(glob.glob(pattern))
+        if not paths and not glob.has_magic(pattern):
+            notice(Located(self.file, self.line_at(pos), "@include"),
+                   f"{value}: no such file, nothing included (as Fluentd does)")
         for path in paths:
             self.include_file(element, path, pos)
 
@@ -398,12 +415,6 @@ class _Scanner:
             raise self.error(f"@include {path}: not UTF-8 text", pos) from None
         foreign = None if element.name == ROOT else element
         _Scanner(text, path, self.env, (*self.chain, real), foreign).parse_body(element, None)
-
-
-def _either(m: re.Match[str], group: int) -> str | None:
-    """The text of a quoted literal matched as ``'x'`` (group) or ``"x"`` (group + 1)."""
-    first = m.group(group)
-    return first if first is not None else m.group(group + 1)
 
 
 def _json_string_end(text: str, pos: int) -> int:

@@ -9,12 +9,14 @@ the generated reference in ``docs/reference/``.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from podlog.config.errors import ConfigError, Located
+from podlog.config.errors import ConfigError, Located, Unevaluated
+from podlog.config.notices import notice
 
 __all__ = ["Option", "Options", "parse_duration", "parse_size"]
 
@@ -33,6 +35,8 @@ def parse_size(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a size like 8MiB")
     if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a size cannot be negative, got {value!r}")
         return value
     m = _NUM_UNIT.match(str(value))
     unit = m.group(2).lower() if m else None
@@ -48,6 +52,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 5s")
     if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
         return float(value)
     m = _NUM_UNIT.match(str(value))
     if not m or m.group(2).lower() not in _DURATION_UNITS:
@@ -59,6 +65,8 @@ def _as_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
+    if text == "":  # a bare Fluentd flag (``retry_forever`` with no value) means true, as in Fluentd
+        return True
     if text in ("true", "yes", "on", "1"):
         return True
     if text in ("false", "no", "off", "0"):
@@ -91,7 +99,13 @@ def _as_str(value: Any) -> str:
 
 
 def _as_list(value: Any) -> list[str]:
-    """A YAML list, or a comma-separated string (Fluentd style)."""
+    """A YAML list, a JSON array in a string, or a comma-separated string (Fluentd's array type reads both:
+    ``exclude_path "#{ENV['X']}"`` gets ``["/a*", "/b*"]`` or ``/a*,/b*`` from the environment)."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
     if isinstance(value, list):
         return [_as_str(v) for v in value]
     if isinstance(value, dict):
@@ -119,7 +133,13 @@ _REQUIRED = object()
 
 @dataclass
 class Option:
-    """One declared option: type name, default, doc, and allowed values."""
+    """One declared option: type name, default, doc, allowed values and range.
+
+    ``ignored``: accepted for compatibility (a Fluentd name) but without effect;
+    the string says why, and ``podlog check`` warns where the config sets it.
+    ``min``/``max``: the inclusive range of an int, float, size or duration
+    option, checked at load and shown in the reference.
+    """
 
     type: str
     default: Any = _REQUIRED
@@ -127,6 +147,9 @@ class Option:
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     name: str = ""
+    ignored: str = ""
+    min: float | None = None
+    max: float | None = None
 
     @property
     def required(self) -> bool:
@@ -136,7 +159,33 @@ class Option:
         converted = _CONVERTERS[self.type](value)
         if self.choices and converted not in self.choices:
             raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
+        if self.min is not None and converted < self.min:
+            raise ValueError(f"must be at least {self.bound(self.min)}, got {value!r}")
+        if self.max is not None and converted > self.max:
+            raise ValueError(f"must be at most {self.bound(self.max)}, got {value!r}")
         return converted
+
+    def bound(self, value: float) -> str:
+        """A bound as the user would write it: ``1KiB``, ``0.1s``, ``1``."""
+        if self.type == "size":
+            for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+                if value >= factor and value % factor == 0:
+                    return f"{int(value // factor)}{unit}"
+            return f"{int(value)}B" if value else "0"
+        if self.type == "duration":
+            return f"{value:g}s"
+        return f"{value:g}"
+
+    @property
+    def range(self) -> str:
+        """``1..64``, ``>= 1KiB``: the range for the reference ('' if unbounded)."""
+        if self.min is not None and self.max is not None:
+            return f"{self.bound(self.min)}..{self.bound(self.max)}"
+        if self.min is not None:
+            return f">= {self.bound(self.min)}"
+        if self.max is not None:
+            return f"<= {self.bound(self.max)}"
+        return ""
 
 
 class Options:
@@ -183,11 +232,19 @@ class Options:
                 hint = difflib.get_close_matches(key, list(lookup), n=1)
                 extra = f" (did you mean {hint[0]!r}?)" if hint else ""
                 raise ConfigError(where.child(key), f"unknown option{extra}; valid: {', '.join(sorted(cls._declared))}")
+            if isinstance(raw, Unevaluated):
+                if not opt.ignored:
+                    raise raw.error
+                notice(where.child(key), "its embedded Ruby is outside what podlog evaluates, and the option has "
+                                         f"no effect anyway: {opt.ignored}")
+                continue
             try:
                 setattr(self, opt.name, opt.convert(raw))
             except ValueError as exc:
                 raise ConfigError(where.child(key), str(exc)) from None
             seen.add(opt.name)
+            if opt.ignored:
+                notice(where.child(key), f"accepted for compatibility, has no effect: {opt.ignored}")
         for opt in cls._declared.values():
             if opt.name in seen:
                 continue
@@ -195,7 +252,11 @@ class Options:
                 raise ConfigError(where, f"{prefix}{opt.name}: required option is missing")
             default = opt.default
             setattr(self, opt.name, list(default) if isinstance(default, list) else default)
+        self.validate(seen)
         return self
+
+    def validate(self, given: set[str]) -> None:
+        """Rules between options (``given``: the names the config set); raise ``self.error(key, why)``."""
 
     @classmethod
     def defaults(cls) -> Options:

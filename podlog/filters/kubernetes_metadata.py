@@ -35,6 +35,8 @@ _TAG_NAME = (r"var\.log\.containers\.(?P<pod_name>[a-z0-9][-a-z0-9.]*)_(?P<names
              r"(?P<container_name>[a-z0-9][-a-z0-9]*)-(?P<docker_id>[a-z0-9]{64})\.log$")
 _FIELDS = {"pod_name": "pod_name", "namespace": "namespace_name", "namespace_name": "namespace_name",
            "container_name": "container_name", "docker_id": "container_id", "container_id": "container_id"}
+_NO_API = "labels, annotations and pod ids need the Kubernetes API, which podlog does not query."
+_NO_CACHE = "nothing is cached: the names come from the log file name."
 _API_ONLY = ("kubernetes_url", "bearer_token_file", "ca_file", "client_cert", "client_key", "watch",
              "annotation_match", "skip_labels", "skip_namespace_metadata", "skip_master_url")
 
@@ -50,22 +52,22 @@ class KubernetesMetadataFilter(Filter):
         path_key = Option("str", "", doc="podlog extension: take the names from this field (a file path) "
                           "when the tag does not match.")
         overwrite = Option("bool", False, doc="Replace a kubernetes field the record already has.")
-        kubernetes_url = Option("str", "", doc="Accepted for Fluentd configs: podlog does not query the API.")
-        bearer_token_file = Option("str", "", doc="Accepted for Fluentd configs.")
-        ca_file = Option("str", "", doc="Accepted for Fluentd configs.")
-        client_cert = Option("str", "", doc="Accepted for Fluentd configs.")
-        client_key = Option("str", "", doc="Accepted for Fluentd configs.")
-        verify_ssl = Option("bool", True, doc="Accepted for Fluentd configs.")
-        watch = Option("bool", True, doc="Accepted for Fluentd configs.")
-        cache_size = Option("int", 1000, doc="Accepted for Fluentd configs.")
-        cache_ttl = Option("int", 3600, doc="Accepted for Fluentd configs.")
-        annotation_match = Option("list", [], doc="Accepted for Fluentd configs: annotations need the API.")
-        skip_labels = Option("bool", False, doc="Accepted for Fluentd configs: labels need the API.")
-        skip_container_metadata = Option("bool", False, doc="Accepted for Fluentd configs.")
-        skip_master_url = Option("bool", False, doc="Accepted for Fluentd configs.")
-        skip_namespace_metadata = Option("bool", False, doc="Accepted for Fluentd configs.")
-        de_dot = Option("bool", True, doc="Accepted for Fluentd configs (no label keys to de-dot).")
-        de_dot_separator = Option("str", "_", doc="Accepted for Fluentd configs.")
+        kubernetes_url = Option("str", "", doc="Fluentd's kubernetes_url.", ignored=_NO_API)
+        bearer_token_file = Option("str", "", doc="Fluentd's bearer_token_file.", ignored=_NO_API)
+        ca_file = Option("str", "", doc="Fluentd's ca_file.", ignored=_NO_API)
+        client_cert = Option("str", "", doc="Fluentd's client_cert.", ignored=_NO_API)
+        client_key = Option("str", "", doc="Fluentd's client_key.", ignored=_NO_API)
+        verify_ssl = Option("bool", True, doc="Fluentd's verify_ssl.", ignored=_NO_API)
+        watch = Option("bool", True, doc="Fluentd's watch.", ignored=_NO_API)
+        cache_size = Option("int", 1000, doc="Fluentd's cache_size.", ignored=_NO_CACHE)
+        cache_ttl = Option("int", 3600, doc="Fluentd's cache_ttl.", ignored=_NO_CACHE)
+        annotation_match = Option("list", [], doc="Fluentd's annotation_match.", ignored=_NO_API)
+        skip_labels = Option("bool", False, doc="Fluentd's skip_labels.", ignored=_NO_API)
+        skip_container_metadata = Option("bool", False, doc="Fluentd's skip_container_metadata.", ignored=_NO_API)
+        skip_master_url = Option("bool", False, doc="Fluentd's skip_master_url.", ignored=_NO_API)
+        skip_namespace_metadata = Option("bool", False, doc="Fluentd's skip_namespace_metadata.", ignored=_NO_API)
+        de_dot = Option("bool", True, doc="Fluentd's de_dot.", ignored=_NO_API)
+        de_dot_separator = Option("str", "_", doc="Fluentd's de_dot_separator.", ignored=_NO_API)
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

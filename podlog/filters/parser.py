@@ -45,8 +45,8 @@ class ParserFilter(Filter):
         hash_value_field = Option("str", "", doc="Put the parsed fields under this one field instead of at the top.")
         emit_invalid_record_to_error = Option("bool", True, doc="Mark a record whose value does not parse with "
                                               "parse_error (false: keep it unmarked). It is never dropped.")
-        replace_invalid_sequence = Option("bool", False, doc="Accepted for Fluentd configs: invalid UTF-8 is "
-                                          "always replaced.")
+        replace_invalid_sequence = Option("bool", False, doc="Fluentd's switch for invalid UTF-8.",
+                                          ignored="invalid UTF-8 is always replaced.")
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

@@ -58,8 +58,9 @@ class RecordTransformerFilter(Filter):
                              "applied before record is added.")
         auto_typecast = Option("bool", False, doc="A value that is a single placeholder keeps the field's type "
                                "(number, object...) instead of becoming a string.")
-        enable_ruby = Option("bool", False, doc="Accepted for Fluentd configs: podlog runs no Ruby; the "
-                             "placeholders listed above work either way, anything else is a config error.")
+        enable_ruby = Option("bool", False, doc="Fluentd's switch for Ruby in ${...}.",
+                             ignored="podlog runs no Ruby; the placeholders listed above work "
+                             "either way, anything else is a config error.")
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

@@ -68,8 +68,8 @@ class RewriteTagFilter(Filter):
                                    "placeholders see.")
         remove_tag_regexp = Option("str", "", doc="Remove what this regex matches from the tag the placeholders "
                                    "see.")
-        emit_mode = Option("str", "batch", choices=("batch", "record"), doc="Accepted for Fluentd configs: "
-                           "podlog always re-emits batches.")
+        emit_mode = Option("str", "batch", choices=("batch", "record"), doc="Fluentd's emit mode.",
+                           ignored="podlog always re-emits batches.")
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

@@ -48,9 +48,9 @@ class SampleFilter(Filter):
     aliases: ClassVar[tuple[str, ...]] = ("sampling",)
 
     class Options(Options):
-        interval = Option("int", 0, doc="Keep 1 record of every interval (per group).")
+        interval = Option("int", 0, doc="Keep 1 record of every interval (per group).", min=0)
         probability = Option("float", 0.0, doc="Instead of interval: keep each record with this probability "
-                             "(0 to 1).")
+                             "(0 to 1).", min=0, max=1)
         sample_unit = Option("str", "tag", doc="Groups: tag (one per tag), all (one for everything) or a field "
                              "(dotted path or $.a.b) whose values are the groups.")
         minimum_rate_per_min = Option("int", 0, doc="Keep every record of a group while it has had fewer than "

@@ -54,8 +54,8 @@ class ThrottleFilter(Filter):
     class Options(Options):
         group_key = Option("list", ["kubernetes.container_name"], doc="Fields that make a group (dotted paths or "
                            "$.a.b; several: comma-separated).")
-        group_bucket_period_s = Option("duration", 60.0, doc="Length of a rate-limiting period.")
-        group_bucket_limit = Option("int", 6000, doc="Records a group may pass per period.")
+        group_bucket_period_s = Option("duration", 60.0, doc="Length of a rate-limiting period.", min=0.001)
+        group_bucket_limit = Option("int", 6000, doc="Records a group may pass per period.", min=0)
         group_drop_logs = Option("bool", True, doc="Drop records over the limit (false: only count and log them).")
         group_reset_rate_s = Option("float", -2.0, doc="A limited group is released when its rate falls to this "
                                     "many records/s; default: group_bucket_limit / group_bucket_period_s; -1: "

@@ -110,9 +110,10 @@ class ClickHouseOutput(Output):
         client_cert = Option("str", "", doc="Client certificate for mutual TLS.")
         client_key = Option("str", "", doc="Client key.")
         gzip = Option("bool", True, doc="Gzip request bodies.", aliases=("compress",))
-        request_timeout = Option("duration", 30.0, doc="Time allowed for one insert.")
-        max_request_bytes = Option("size", 16 * 1024 * 1024, doc="Largest insert body; chunks are split to fit.")
-        max_request_rows = Option("int", 100000, doc="Most rows per insert.")
+        request_timeout = Option("duration", 30.0, doc="Time allowed for one insert.", min=0.001)
+        max_request_bytes = Option("size", 16 * 1024 * 1024, doc="Largest insert body; chunks are split to fit.",
+                                   min=1)
+        max_request_rows = Option("int", 100000, doc="Most rows per insert.", min=1)
         settings = Option("dict", {}, doc="Extra query settings, e.g. {async_insert: 1}.")
         time_key = Option("str", "@timestamp", doc="Record field holding the time (schema: logs).")
         message_keys = Option("list", ["message", "log", "msg"], doc="First field found becomes message.")

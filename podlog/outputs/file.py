@@ -26,7 +26,7 @@ class FileOutput(Output):
         path = Option("str", doc="File path template, e.g. /var/log/podlog/{tag}/%Y-%m-%d.ndjson.")
         fsync = Option("bool", False, doc="fsync after each chunk.")
         mkdir = Option("bool", True, doc="Create missing directories.")
-        append = Option("bool", True, doc="Accepted for Fluentd configs; files are always appended to.")
+        append = Option("bool", True, doc="Fluentd's append switch.", ignored="files are always appended to.")
 
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)

@@ -49,9 +49,11 @@ class HttpOutput(Output):
         client_key = Option("str", "", doc="Client key.", aliases=("tls_private_key_path",))
         gzip = Option("bool", False, doc="Gzip request bodies (collectors must accept Content-Encoding: gzip).")
         compress = Option("str", "", doc="Fluentd's spelling: gzip or text.", choices=("", "gzip", "text"))
-        request_timeout = Option("duration", 30.0, doc="Time allowed for one request.", aliases=("read_timeout",))
-        max_request_bytes = Option("size", 4 * 1024 * 1024, doc="Largest request body; chunks are split to fit.")
-        max_request_documents = Option("int", 0, doc="Most documents per request (0: no limit).")
+        request_timeout = Option("duration", 30.0, doc="Time allowed for one request.", aliases=("read_timeout",),
+                                 min=0.001)
+        max_request_bytes = Option("size", 4 * 1024 * 1024, doc="Largest request body; chunks are split to fit.",
+                                   min=1)
+        max_request_documents = Option("int", 0, doc="Most documents per request (0: no limit).", min=0)
         retryable_response_codes = Option("list", [], doc="Statuses to retry besides 408, 429, 5xx, 401 and 403.")
 
     def __init__(self, options: Any, **context: Any) -> None:

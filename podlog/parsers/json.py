@@ -36,7 +36,7 @@ class JsonParser(Parser):
 
     class Options(Parser.Options, CommonOptions):
         time_key = Option("str", "time", doc="Field holding the event time; it becomes @timestamp. Empty: no time.")
-        json_parser = Option("str", "", doc="Accepted for Fluentd configs (oj, yajl, json); podlog uses msgspec.")
+        json_parser = Option("str", "", doc="Fluentd's JSON library (oj, yajl, json).", ignored="podlog uses msgspec.")
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

@@ -55,7 +55,8 @@ class SyslogParser(Parser):
             "str", "auto", choices=("auto", "rfc3164", "rfc5424"),
             doc="auto tells the two apart per line (RFC 5424 has a version after the priority).",
         )
-        with_priority = Option("bool", True, doc="Accepted for Fluentd configs; <PRI> is detected either way.")
+        with_priority = Option("bool", True, doc="Fluentd's switch for a leading <PRI>.",
+                               ignored="<PRI> is detected either way.")
         priority_names = Option("bool", True, doc="Add facility and severity names decoded from pri.")
 
     def __init__(self, options: Options, **context: Any) -> None:

@@ -109,7 +109,7 @@ def test_disk_error_put_refused_at_shutdown(tmp_path: Path, monkeypatch: Any) ->
 
 
 def test_block_then_resume_when_room(tmp_path: Path) -> None:
-    buf = MemoryBuffer(opts(total_limit_size=300, flush_interval=0))  # one record held: ~95 + RECORD_OVERHEAD
+    buf = MemoryBuffer(opts(total_limit_size=300, chunk_limit_size=300, flush_interval=0))  # one record: ~175
     buf.put(batch("t", "a" * 80))
     done = threading.Event()
 
@@ -127,7 +127,8 @@ def test_block_then_resume_when_room(tmp_path: Path) -> None:
 
 
 def test_drop_oldest_counts_and_acks() -> None:
-    buf = MemoryBuffer(opts(total_limit_size=100, overflow_action="drop_oldest_chunk", flush_mode="immediate"))
+    buf = MemoryBuffer(opts(total_limit_size=100, chunk_limit_size=100, overflow_action="drop_oldest_chunk",
+                            flush_mode="immediate"))
     released: list[int] = []
     dropped: list[int] = []
     buf.on_drop = lambda chunk, reason: dropped.append(len(chunk))
@@ -140,7 +141,7 @@ def test_drop_oldest_counts_and_acks() -> None:
 
 
 def test_throw_exception_and_shared_limit() -> None:
-    buf = MemoryBuffer(opts(total_limit_size=100, overflow_action="throw_exception"))
+    buf = MemoryBuffer(opts(total_limit_size=100, chunk_limit_size=100, overflow_action="throw_exception"))
     buf.put(batch("t", "a" * 80))
     with pytest.raises(BufferOverflow):
         buf.put(batch("t", "b" * 80))

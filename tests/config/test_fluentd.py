@@ -12,6 +12,7 @@ from podlog.config.fluentd import load_fluentd_text
 from podlog.config.fluentd_syntax import Element, parse_fluentd
 from podlog.config.loader import load_config
 from podlog.config.model import Config
+from podlog.config.notices import collect
 from podlog.config.options import Option, Options
 from podlog.config.yaml_loader import LineDict
 
@@ -127,8 +128,8 @@ def test_unsupported_ruby_is_an_error_with_file_and_line() -> None:
 
 
 def test_env_fetch_without_default_needs_the_variable() -> None:
-    message = error_of("<source>\n  tag \"#{ENV.fetch('NOPE')}\"\n</source>\n")
-    assert message == "fluent.conf:2: environment variable NOPE is not set (ENV.fetch without a default)"
+    message = error_of("<source>\n  @type tail\n  tag \"#{ENV.fetch('NOPE')}\"\n</source>\n")
+    assert message == "fluent.conf:3: environment variable NOPE is not set (ENV.fetch without a default)"
 
 
 @pytest.mark.parametrize(
@@ -184,9 +185,12 @@ def test_include_inside_a_section_and_errors(tmp_path: Path) -> None:
     main.write_text(TAIL + "@include loop.conf\n")
     with pytest.raises(ConfigError, match=r"loop.conf:1: @include cycle: .*fluent.conf -> .*loop.conf -> "):
         load_config(str(main))
+    # Fluentd's @include is a glob: a missing file includes nothing; podlog says so (a typo stays visible).
     main.write_text(TAIL + "@include missing.conf\n")
-    with pytest.raises(ConfigError, match=r"fluent.conf:6: @include .*missing.conf: cannot read"):
-        load_config(str(main))
+    with collect() as notices:
+        assert len(load_config(str(main)).sources) == 1
+    assert [str(n) for n in notices] == [f"{main}:6: @include: missing.conf: no such file, nothing included "
+                                         "(as Fluentd does)"]
 
 
 def test_the_loader_recognises_fluentd_syntax(tmp_path: Path) -> None:
@@ -336,10 +340,20 @@ def test_multiline_parser_errors_name_what_to_write() -> None:
         "    format_firstline /x/\n    format1 /(?<a>x)/\n  </parse>\n</filter>\n")
 
 
-def test_legacy_cri_params_are_refused() -> None:
-    message = error_of("<source>\n  @type tail\n  <parse>\n    @type cri\n    merge_cri_fields false\n  </parse>\n"
+def test_cri_parser_params_load_and_unknown_ones_are_refused() -> None:
+    with collect() as notices:
+        config = load("<source>\n  @type tail\n  <parse>\n    @type cri\n    merge_cri_fields false\n"
+                      "    time_format %Y-%m-%dT%H:%M:%S.%N%:z\n  </parse>\n</source>\n")
+    assert config.sources[0].options == {"container_format": "cri"}
+    assert [str(n) for n in notices] == [
+        "fluent.conf:6: parse.time_format: accepted for compatibility, has no effect: podlog reads the CRI time "
+        "(RFC 3339) itself",
+        "fluent.conf:5: parse.merge_cri_fields: accepted for compatibility, has no effect: stream is always a field "
+        "of the record (true, the default, is what podlog does)",
+    ]
+    message = error_of("<source>\n  @type tail\n  <parse>\n    @type cri\n    keep_time_key true\n  </parse>\n"
                        "</source>\n")
-    assert message.startswith("fluent.conf:5: parse.merge_cri_fields: not supported with @type cri")
+    assert message.startswith("fluent.conf:5: parse.keep_time_key: not supported with @type cri")
 
 
 def test_filters_and_nested_sections() -> None:
@@ -372,7 +386,10 @@ def test_output_types_and_buffer_chunk_keys() -> None:
     os_, ds, file_ = config.main.outputs
     assert (os_.type, os_.buffer) == ("elasticsearch", {"type": "file", "path": "/b", "chunk_keys": ["tag", "time"]})
     assert os_.buffer is not None and lines(os_.buffer) == {"type": 9, "path": 10, "chunk_keys": 8}
-    assert (ds.type, ds.options) == ("elasticsearch", {"data_stream_name": "logs", "data_stream": True})
+    # The data stream is data_stream_name (there is no data_stream option: that translation was refused as unknown).
+    assert (ds.type, ds.options) == ("elasticsearch", {"data_stream_name": "logs"})
+    message = error_of(TAIL + "<match b>\n  @type elasticsearch_data_stream\n</match>\n")
+    assert message == "fluent.conf:6: match: <match b>: @type elasticsearch_data_stream needs data_stream_name"
     assert (file_.type, file_.options) == ("file", {"path": "/out"})  # it writes JSON lines anyway
 
 

@@ -5,7 +5,8 @@ import pytest
 from podlog.parsers._util import decode_lines, parse_types, ruby_to_python_regex
 from podlog.plugin import available, lookup
 
-NAMES = ["apache2", "csv", "delimiter", "grok", "json", "logfmt", "nginx", "none", "regex", "syslog"]
+NAMES = ["apache2", "csv", "delimiter", "grok", "json", "kubernetes", "logfmt", "multi_format", "nginx", "none",
+         "regex", "syslog"]
 
 
 def test_every_parser_is_found_by_name_and_alias() -> None:

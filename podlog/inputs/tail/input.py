@@ -65,7 +65,7 @@ class TailInput(Input):
         kubernetes_metadata = Option("bool", True, doc="Add pod, namespace and container from kubelet's file "
                                      "names under 'kubernetes'.")
         max_line_size = Option("size", 1024 * 1024, doc="Longest line kept whole; longer lines are split or "
-                               "truncated and marked in podlog.split / podlog.truncated.")
+                               "truncated and marked in podlog.split / podlog.truncated.", min=1)
         max_line_action = Option("str", "split", doc="split or truncate lines over max_line_size.",
                                  choices=("split", "truncate"))
         partial_line_timeout = Option("duration", 5.0, doc="A last line without newline, or a CRI/docker fragment "

@@ -5,14 +5,22 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import time
 
-__all__ = ["scan", "watch_dirs"]
+__all__ = ["expand_time", "scan", "watch_dirs"]
 
 
-def scan(patterns: list[str], excludes: list[str]) -> list[str]:
-    """Regular files (or symlinks to them) matching any pattern and no exclude, sorted."""
+def expand_time(pattern: str, now: float | None = None) -> str:
+    """strftime codes of a path (``/var/log/app-%Y%m%d.log``), expanded with the local time now, as
+    Fluentd's in_tail does at every scan; ``%%`` is a literal percent sign."""
+    return time.strftime(pattern, time.localtime(now)) if "%" in pattern else pattern
+
+
+def scan(patterns: list[str], excludes: list[str], now: float | None = None) -> list[str]:
+    """Regular files (or symlinks to them) matching any pattern (dated for ``now``) and no exclude, sorted."""
     found: set[str] = set()
     for pattern in patterns:
+        pattern = expand_time(pattern, now)
         for path in glob.glob(pattern, recursive="**" in pattern):
             if any(fnmatch.fnmatch(path, ex) or fnmatch.fnmatch(os.path.basename(path), ex) for ex in excludes):
                 continue
@@ -26,7 +34,7 @@ def watch_dirs(patterns: list[str]) -> set[str]:
     dirs = set()
     for pattern in patterns:
         directory = os.path.dirname(pattern)
-        while glob.has_magic(directory):
+        while glob.has_magic(directory) or "%" in directory:  # a dated directory changes: watch its parent
             directory = os.path.dirname(directory)
         dirs.add(directory or ".")
     return dirs

@@ -28,7 +28,7 @@ class EsOptions(Options):
                    "turn when one fails. Overrides host/port.")
     scheme = Option("str", "", doc="http or https; default $FLUENT_ELASTICSEARCH_SCHEME, else http.")
     path = Option("str", "", doc="Path prefix when the cluster sits behind a proxy, e.g. /es.")
-    request_timeout = Option("duration", 30.0, doc="Time allowed for one request (connect + answer).")
+    request_timeout = Option("duration", 30.0, doc="Time allowed for one request (connect + answer).", min=0.001)
     headers = Option("dict", {}, doc="Extra HTTP headers.", aliases=("custom_headers",))
     # --- credentials -----------------------------------------------------------------------------
     user = Option("str", "", doc="Basic-auth user; default $FLUENT_ELASTICSEARCH_USER.")
@@ -45,7 +45,7 @@ class EsOptions(Options):
     client_cert = Option("str", "", doc="Client certificate (PEM) for mutual TLS.")
     client_key = Option("str", "", doc="Client key (PEM).")
     client_key_pass = Option("str", "", doc="Client key passphrase.")
-    ssl_version = Option("str", "", doc="Accepted for Fluentd configs; the TLS version is negotiated.")
+    ssl_version = Option("str", "", doc="Fluentd's TLS version.", ignored="the TLS version is negotiated.")
     # --- where each document goes ------------------------------------------------------------------
     index_name = Option("str", "podlog", doc="Index, templated: ${tag}, ${tag_parts[N]}, ${field.path}, strftime "
                         "codes from the record time (UTC).")
@@ -58,12 +58,16 @@ class EsOptions(Options):
     target_index_key = Option("str", "", doc="Record field naming the index; falls back to the rules above.")
     data_stream_name = Option("str", "", doc="Write to this data stream (templated); uses create operations and "
                               "needs @timestamp in every document.")
-    data_stream_template_name = Option("str", "", doc="Accepted for Fluentd configs; use template_name/template_file.")
-    data_stream_ilm_name = Option("str", "", doc="Accepted for Fluentd configs; use ilm_policy_id.")
+    data_stream_template_name = Option("str", "", doc="Fluentd's data stream template.",
+                                       ignored="use template_name/template_file.")
+    data_stream_ilm_name = Option("str", "", doc="Fluentd's data stream ILM policy.", ignored="use ilm_policy_id.")
     include_tag_key = Option("bool", False, doc="Add the tag to each document under tag_key.")
     tag_key = Option("str", "tag", doc="Field for include_tag_key.")
-    type_name = Option("str", "", doc="Ignored: Elasticsearch 7+ and OpenSearch have no mapping types (logged).")
-    suppress_type_name = Option("bool", True, doc="Accepted for Fluentd configs; _type is never sent.")
+    type_name = Option("str", "", doc="Fluentd's mapping type.",
+                       ignored="Elasticsearch 7+ and OpenSearch have no mapping types.")
+    suppress_type_name = Option("bool", True, doc="Fluentd's switch for _type.", ignored="_type is never sent.")
+    include_timestamp = Option("bool", False, doc="Fluentd's switch to add @timestamp without logstash_format.",
+                               ignored="every podlog record has @timestamp.")
     # --- delivery ------------------------------------------------------------------------------------
     write_operation = Option("str", "index", doc="index or create. Idempotent delivery and data streams use create.",
                              choices=("index", "create"))
@@ -72,17 +76,23 @@ class EsOptions(Options):
     id_key = Option("str", "", doc="Record field to use as _id (instead of the derived one).")
     bulk_message_request_threshold = Option(
         "size", 8 * 1024 * 1024, doc="Largest bulk request body before compression; a chunk is split to fit.",
-        aliases=("bulk_max_bytes",))
-    bulk_max_documents = Option("int", 5000, doc="Most documents per bulk request.")
+        aliases=("bulk_max_bytes",), min=1)
+    bulk_max_documents = Option("int", 5000, doc="Most documents per bulk request.", min=1)
     gzip = Option("bool", True, doc="Gzip request bodies (level 1 unless compression_level says otherwise).",
                   aliases=("compress",))
     compression_level = Option("str", "", doc="no_compression, best_speed, default_compression, best_compression "
                                "or 0-9 (Fluentd's names); overrides gzip.")
-    reconnect_on_error = Option("bool", True, doc="Accepted for Fluentd configs: a failed host is always set aside.")
-    reload_connections = Option("bool", False, doc="Accepted for Fluentd configs: no sniffing; list every host.")
+    reconnect_on_error = Option("bool", True, doc="Fluentd's reconnection switch.",
+                                ignored="a failed host is always set aside and retried.")
+    reload_connections = Option("bool", False, doc="Fluentd's host sniffing.", ignored="no sniffing; list every host.")
+    reload_on_failure = Option("bool", False, doc="Fluentd's host sniffing after a failure.",
+                               ignored="no sniffing; list every host.")
+    sniffer_class_name = Option("str", "", doc="Fluentd's sniffer class.", ignored="no sniffing; list every host.")
+    log_es_400_reason = Option("bool", False, doc="Fluentd's switch to log why a document got 400.",
+                               ignored="podlog always logs the reason and dead-letters the document.")
     # --- at start ------------------------------------------------------------------------------------
     verify_es_version_at_startup = Option("bool", True, doc="Ask GET / for flavor and version before sending.")
-    default_elasticsearch_version = Option("int", 8, doc="Version assumed when not verifying.")
+    default_elasticsearch_version = Option("int", 8, doc="Version assumed when not verifying.", min=5, max=9)
     template_name = Option("str", "", doc="Index template to install before sending.")
     template_file = Option("str", "", doc="JSON file with the template body.")
     template_overwrite = Option("bool", False, doc="Replace an existing template of that name.")
@@ -94,6 +104,8 @@ class EsOptions(Options):
     ilm_policy = Option("any", "", doc="Policy body (JSON string, mapping or file path); Elasticsearch gets "
                         "Fluentd's default (rollover at 30d/50gb) if empty.")
     ilm_policy_overwrite = Option("bool", False, doc="Replace an existing policy of that name.")
+    application_name = Option("str", "default", doc="Fluentd's part of rollover index aliases.",
+                              ignored="Fluentd uses it only for rollover index aliases, which podlog does not create.")
 
 
 def urls_of(o: Any, env: dict[str, str] | None = None) -> list[str]:
