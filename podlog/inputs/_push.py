@@ -328,10 +328,8 @@ class PushInput(Input):
             except TimeoutError:
                 pass
 
-    async def accept(self, tag: str, docs: list[bytes], size: int, wait: bool) -> bool:
-        """Hand records over; with ``wait``, True once acknowledged (False: timed out, refused or stopping)."""
-        if not docs:
-            return True
+    def submit(self, tag: str, docs: list[bytes], size: int) -> asyncio.Future[bool]:
+        """Hand records over from the loop; the future is True once they are acknowledged, False if refused."""
         assert self.loop is not None and self._handoff is not None
         self.read_records += len(docs)
         self.read_bytes += size
@@ -348,6 +346,13 @@ class PushInput(Input):
             self._call(settle, ok)
 
         self._handoff.put(Batch(tag, docs=docs, ack=Ack(done)), size, failed)
+        return future
+
+    async def accept(self, tag: str, docs: list[bytes], size: int, wait: bool) -> bool:
+        """Hand records over; with ``wait``, True once acknowledged (False: timed out, refused or stopping)."""
+        if not docs:
+            return True
+        future = self.submit(tag, docs, size)
         if not wait:
             return True
         try:
