@@ -155,6 +155,9 @@ class HttpInput(PushInput):
                 request = _parse_head(head[:-4])
                 status, body, extra = await self._request(request, reader, writer, address)
                 close = not request.keep_alive
+            except TimeoutError:
+                self.note("idle_closed", "connection idle (or a request left half-sent) for idle_timeout: closed")
+                return
             except BadRequest as exc:
                 self.note("bad_request", "%s answered to %s: %s", exc.status, address, str(exc)[:200])
                 status, body, extra, close = exc.status, {"error": str(exc)}, {}, exc.close
@@ -244,6 +247,8 @@ class HttpInput(PushInput):
         request.body = await self._read_body(request, reader, writer)
         if not tag:
             raise BadRequest("the tag comes from the URL path: POST /app.access")
+        if not request.body.strip() and "json=" not in url.query:
+            raise BadRequest("empty body: no records")
         docs, size = self._documents(request, url.query, address)
         if not docs:
             raise BadRequest("no records in the body")
