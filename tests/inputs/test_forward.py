@@ -211,7 +211,8 @@ def test_tls(tmp_path: Path) -> None:
     plugin = start(ForwardInput, got.emit, tls=True, tls_cert_path=str(cert), tls_key_path=str(key))
     try:
         ctx = ssl.create_default_context(cafile=str(cert))
-        with socket.create_connection(plugin.address, timeout=10) as raw, ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+        raw = socket.create_connection(plugin.address, timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
             sock.sendall(packb(["tls.app", T0, {"secret": "yes"}, {"chunk": "t1"}]))
             assert read_answer(sock) == {"ack": "t1"}  # type: ignore[arg-type]
         with connect(plugin) as sock:  # plain text to a TLS port: closed, nothing accepted

@@ -50,7 +50,7 @@ def test_logger_udp_and_tcp_both_formats(collector: Collector) -> None:
     assert all(r["host"] for r in by_message.values())
 
 
-@pytest.mark.skipif(RSYSLOGD is None, reason="rsyslogd not installed (scripts/test.sh installs Debian's rsyslog as root)")
+@pytest.mark.skipif(RSYSLOGD is None, reason="rsyslogd not installed (scripts/test.sh installs it as root)")
 @needs_logger
 def test_rsyslog_forwards_to_podlog(tmp_path: Path, collector: Collector) -> None:
     """rsyslog (started here, unprivileged paths) relays logger's messages in three framings."""
@@ -138,7 +138,8 @@ def test_framing_edge_cases_and_unmatched_lines(collector: Collector) -> None:
     records = collector.records()
     assert [r.get("message") for r in records[:2]] == ["one", "two"]
     assert (records[0]["tag"], records[0]["@timestamp"]) == ("t.auth.crit", "2003-10-11T22:14:15.003Z")
-    assert records[2] == {"tag": "t.unmatched", "@timestamp": records[2]["@timestamp"], "unmatched_line": "garbage line"}
+    assert records[2] == {"tag": "t.unmatched", "@timestamp": records[2]["@timestamp"],
+                          "unmatched_line": "garbage line"}
     assert records[3]["message"] == "last line without newline"
 
 
