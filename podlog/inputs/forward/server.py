@@ -64,7 +64,7 @@ class ForwardInput(PushInput):
             nonce = new_nonce()
             writer.write(helo(nonce))
         authenticated = not o.shared_key
-        unp = unpacker(o.chunk_size_limit)
+        unp = None  # made at the first byte: an idle connection holds no decode buffer
         acks: set[asyncio.Task[None]] = set()
         peer = writer.get_extra_info("peername")
         address = peer[0] if isinstance(peer, tuple) else ""
@@ -80,6 +80,8 @@ class ForwardInput(PushInput):
                     return
                 if not data:
                     return
+                if unp is None:
+                    unp = unpacker(o.chunk_size_limit)
                 try:
                     unp.feed(data)
                 except msgpack.BufferFull:
