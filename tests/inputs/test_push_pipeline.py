@@ -99,3 +99,18 @@ def test_pushed_records_are_filtered_routed_buffered_and_delivered(tmp_path: Pat
     status = {i["name"]: i for i in engine.status()["inputs"]}
     assert status["fwd"]["records"] == 2 and status["web"]["type"] == "http"
     assert orjson.loads(app.read_bytes().splitlines()[0])["@timestamp"].endswith("Z")
+
+
+def test_docs_examples_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/inputs.md's YAML and fluent.conf examples are configs the agent accepts."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "inputs.md").read_text()
+    monkeypatch.setenv("PODLOG_HTTP_TOKEN", "t")
+    yaml_block = re.findall(r"```yaml\n(.*?)```", text, re.S)[0]
+    engine = Engine(load_config_text(yaml_block, "inputs.md"))
+    assert [p.name for p, _, _ in engine.inputs] == ["forward", "http", "syslog"]
+    conf = re.findall(r"```\n(<source>.*?)```", text, re.S)[0]
+    engine = Engine(load_config_text(conf + "<match **>\n  @type null\n</match>\n", "inputs.md"))
+    forward, syslog = (p for p, _, _ in engine.inputs)
+    assert (forward.options.self_hostname, syslog.options.transport) == ("podlog", "tcp")
