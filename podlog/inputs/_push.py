@@ -190,8 +190,9 @@ class PushInput(Input):
         self._thread.start()
         self._ready.wait()
         if self._error is not None:
-            raise OSError(f"{self.name} input cannot listen on {self.options.bind}:{self.options.port}: "
-                          f"{self._error}") from self._error
+            self._handoff.stop()
+            raise self.options.error("port", f"cannot listen on {self.options.bind}:{self.options.port}: "
+                                     f"{self._error}") from self._error
 
     def _main(self) -> None:
         loop = self.loop = asyncio.new_event_loop()

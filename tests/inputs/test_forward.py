@@ -304,3 +304,10 @@ def test_too_many_connections_are_closed_at_once(collector: Collector) -> None:
         assert plugin.stats["connection_refused"] == 1
     finally:
         plugin.stop()
+
+
+def test_port_in_use_is_a_clear_error(server: ForwardInput, collector: Collector) -> None:
+    from podlog.config.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"test:0: port: cannot listen on 127.0.0.1:\d+: .*in use"):
+        start(ForwardInput, collector.emit, port=server.address[1])
