@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -61,3 +63,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+def self_signed(directory: Path) -> tuple[str, str]:
+    """(cert, key) PEM paths of a fresh self-signed certificate for 127.0.0.1, made by the openssl CLI."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(cert), str(key)

@@ -16,7 +16,6 @@ import select
 import socket
 import ssl
 import struct
-import subprocess
 from pathlib import Path
 
 import msgpack
@@ -24,7 +23,7 @@ import pytest
 from fluent import sender
 
 from podlog.inputs.forward import ForwardInput
-from tests.inputs.push_helpers import Collector, start, wait_for
+from tests.inputs.push_helpers import Collector, self_signed, start, wait_for
 
 T0 = 1_700_000_000
 
@@ -203,10 +202,7 @@ def test_shared_key_handshake() -> None:
 
 
 def test_tls(tmp_path: Path) -> None:
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    cert, key = self_signed(tmp_path)
     got = Collector()
     plugin = start(ForwardInput, got.emit, tls=True, tls_cert_path=str(cert), tls_key_path=str(key))
     try:
@@ -311,3 +307,15 @@ def test_port_in_use_is_a_clear_error(server: ForwardInput, collector: Collector
 
     with pytest.raises(ConfigError, match=r"test:0: port: cannot listen on 127.0.0.1:\d+: .*in use"):
         start(ForwardInput, collector.emit, port=server.address[1])
+
+
+def test_tag_prefix_and_source_address(collector: Collector) -> None:
+    plugin = start(ForwardInput, collector.emit, add_tag_prefix="relayed", source_address_key="peer")
+    try:
+        with connect(plugin) as sock:
+            sock.sendall(packb(["app.web", T0, {"a": 1}, {"chunk": "p"}]))
+            assert read_answer(sock) == {"ack": "p"}
+    finally:
+        plugin.stop()
+    assert collector.records() == [{"tag": "relayed.app.web", "@timestamp": "2023-11-14T22:13:20.000000000Z", "a": 1,
+                                    "peer": "127.0.0.1"}]

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from podlog.inputs.http import HttpInput
-from tests.inputs.push_helpers import Collector, start, wait_for
+from tests.inputs.push_helpers import Collector, self_signed, start, wait_for
 
 T0 = 1_700_000_000
 
@@ -247,3 +247,22 @@ def test_expect_100_continue(server: HttpInput, collector: Collector) -> None:
         sock.sendall(b'{"e":1}')
         assert _status(sock)[0] == 200
     assert collector.records()[0]["e"] == 1
+
+
+def test_tls_and_added_fields(tmp_path, collector: Collector) -> None:
+    cert, key = self_signed(tmp_path)
+    plugin = start(HttpInput, collector.emit, tls=True, tls_cert_path=cert, tls_key_path=key, add_remote_addr=True,
+                   add_http_headers=True)
+    try:
+        url = f"https://127.0.0.1:{plugin.address[1]}/secure.app"
+        out = subprocess.run(["curl", "-sS", "--cacert", cert, "-H", "X-Team: shop", "-d", '{"a":1}', "-o",
+                              "/dev/null", "-w", "%{http_code}", url], capture_output=True, text=True, timeout=30)
+        assert out.stdout == "200", out.stderr
+        plain = subprocess.run(["curl", "-sS", "-d", '{"a":1}', url.replace("https", "http")],
+                               capture_output=True, text=True, timeout=30)
+        assert plain.returncode != 0  # plain HTTP to the TLS port: no answer, nothing kept
+    finally:
+        plugin.stop()
+    [record] = collector.records()
+    assert (record["tag"], record["a"], record["REMOTE_ADDR"], record["HTTP_X_TEAM"]) == (
+        "secure.app", 1, "127.0.0.1", "shop")
