@@ -98,6 +98,11 @@ def test_pushed_records_are_filtered_routed_buffered_and_delivered(tmp_path: Pat
     assert ledger["sys"] == {"read": 1, "delivered": 1, "dropped": {}, "buffered": 0}
     status = {i["name"]: i for i in engine.status()["inputs"]}
     assert status["fwd"]["records"] == 2 and status["web"]["type"] == "http"
+    assert status["fwd"]["connections"] == 0 and status["web"]["refused"] == {}
+    from prometheus_client import generate_latest
+
+    exposition = generate_latest(engine.metrics.registry).decode()
+    assert 'podlog_input_connections{input="fwd"} 0.0' in exposition
     assert orjson.loads(app.read_bytes().splitlines()[0])["@timestamp"].endswith("Z")
 
 
@@ -114,3 +119,21 @@ def test_docs_examples_build(monkeypatch: pytest.MonkeyPatch) -> None:
     engine = Engine(load_config_text(conf + "<match **>\n  @type null\n</match>\n", "inputs.md"))
     forward, syslog = (p for p, _, _ in engine.inputs)
     assert (forward.options.self_hostname, syslog.options.transport) == ("podlog", "tcp")
+
+
+def test_refused_clients_show_in_metrics(tmp_path: Path) -> None:
+    port = free_port()
+    text = f"sources:\n  - {{type: http, id: web, bind: 127.0.0.1, port: {port}}}\noutputs:\n  - {{type: 'null'}}\n"
+    engine = Engine(load_config_text(text, "agent.yaml"))
+    engine.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/t", body=b"{broken", headers={"Content-Type": "application/json"})
+        assert conn.getresponse().status == 400
+        conn.close()
+    finally:
+        engine.shutdown()
+    from prometheus_client import generate_latest
+
+    exposition = generate_latest(engine.metrics.registry).decode()
+    assert 'podlog_input_refused_total{input="web",reason="bad_request"} 1.0' in exposition
