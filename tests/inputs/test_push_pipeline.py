@@ -137,3 +137,37 @@ def test_refused_clients_show_in_metrics(tmp_path: Path) -> None:
 
     exposition = generate_latest(engine.metrics.registry).decode()
     assert 'podlog_input_refused_total{input="web",reason="bad_request"} 1.0' in exposition
+
+
+@pytest.mark.parametrize("buffer", ["file", "memory"])
+def test_http_answer_means_durably_buffered_or_delivered(tmp_path: Path, buffer: str) -> None:
+    """The output's collector is down: a file buffer answers 200 once the records are in its chunk file,
+    a memory buffer cannot call them safe and answers 503 (Retry-After) when ack_timeout passes."""
+    port, dead = free_port(), free_port()
+    data = tmp_path / "data"
+    text = f"""
+agent: {{data_dir: "{data}", grace_period: 1s}}
+sources:
+  - {{type: http, id: web, bind: 127.0.0.1, port: {port}, ack_timeout: 1s}}
+outputs:
+  - type: http
+    url: http://127.0.0.1:{dead}/logs
+    buffer: {{type: {buffer}, flush_interval: 0.1s, retry_wait: 0.1s, flush_at_shutdown: false}}
+"""
+    engine = Engine(load_config_text(text, "agent.yaml"))
+    engine.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/app", body=b'{"kept":"on disk"}', headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        chunks = list((data / "buffer").rglob("*.chunk")) if (data / "buffer").exists() else []
+        if buffer == "file":
+            assert resp.status == 200
+            assert any(b'"kept":"on disk"' in c.read_bytes() for c in chunks)
+        else:
+            assert (resp.status, resp.getheader("Retry-After")) == (503, "1")
+            assert chunks == []
+    finally:
+        engine.shutdown()
