@@ -363,6 +363,22 @@ class PushInput(Input):
                       "error, it will send again", self.options.ack_timeout)
             return False
 
+    # --- dry runs (podlog check --input) ------------------------------------------------------
+
+    def may_tag(self, tag: str) -> bool:
+        """Whether records of this input can carry ``tag`` (clients choose it: any)."""
+        return True
+
+    def sample(self, line: bytes, tag: str) -> tuple[str, list[bytes]]:
+        """A sample line as a client would send it: a JSON object (or text, as ``message``) under ``tag``."""
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict):
+            record = {"message": line.decode("utf-8", "replace")}
+        return tag, [document(now_rfc3339(), record)]
+
     def note(self, what: str, message: str, *args: Any) -> None:
         """Count a refused client or frame and log it, at most every 10 s per kind (a flood stays quiet)."""
         self.stats[what] += 1

@@ -86,6 +86,14 @@ class SyslogInput(PushInput):
             out[tag] = (docs, size + len(doc) + 1)
         return out
 
+    def may_tag(self, tag: str) -> bool:
+        return tag.startswith(f"{self.options.tag}.")
+
+    def sample(self, line: bytes, tag: str) -> tuple[str, list[bytes]]:
+        """A sample line parsed as a received message (its tag comes from its priority)."""
+        [(found, (docs, _))] = self.records([line.rstrip(b"\r\n")], "127.0.0.1").items()
+        return found, docs
+
     def _hand_over(self, messages: list[bytes], address: str) -> None:
         for tag, (docs, size) in self.records(messages, address).items():
             self.submit(tag, docs, size)

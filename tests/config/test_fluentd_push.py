@@ -103,3 +103,29 @@ def test_unsupported_parts_are_refused_at_their_line(text: str, message: str) ->
     with pytest.raises(ConfigError) as info:
         build_plugin(load_fluentd_text(text + MATCH, "fluent.conf", {}).sources[0])
     assert str(info.value).startswith(message), str(info.value)
+
+
+def test_check_input_dry_run_through_push_sources(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``podlog check --input``: lines become what a client sends (JSON records; syslog parsed, tagged by pri)."""
+    import orjson
+
+    from podlog.cli import main
+
+    conf = tmp_path / "fluent.conf"
+    conf.write_text(FORWARD.replace("  <transport tls>\n    cert_path /etc/td-agent/certs/fluentd.crt\n"
+                                    "    private_key_path /etc/td-agent/certs/fluentd.key\n"
+                                    "    private_key_passphrase YOUR_PASSPHRASE\n  </transport>\n", "")
+                    + SYSLOG + "<match relayed.**>\n  @type null\n</match>\n" + MATCH)
+    sample = tmp_path / "sample.log"
+    sample.write_bytes(b'{"user":7}\n')
+    assert main(["check", "-c", str(conf), "--input", str(sample), "--tag", "app.web", "--json"]) == 0
+    [report] = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert report["tag"] == "relayed.app.web" and report["records"][0]["user"] == 7
+    assert [o["output"] for o in report["outputs"]] == ["null.0"]
+    sample.write_bytes(b"<86>1 2024-05-01T12:00:00Z web sshd 12 - - Accepted key\n")
+    assert main(["check", "-c", str(conf), "--input", str(sample), "--tag", "system.any", "--json"]) == 0
+    [report] = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert report["tag"] == "system.authpriv.info"
+    assert report["records"][0] == {"@timestamp": "2024-05-01T12:00:00Z", "host": "web", "ident": "sshd",
+                                    "pid": "12", "message": "Accepted key", "pri": 86, "facility": "authpriv",
+                                    "severity": "info"}

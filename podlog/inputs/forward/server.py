@@ -54,6 +54,9 @@ class ForwardInput(PushInput):
         self.hostname = options.self_hostname or socket.gethostname()
         self.prefix = f"{options.add_tag_prefix}." if options.add_tag_prefix else ""
 
+    def sample(self, line: bytes, tag: str) -> tuple[str, list[bytes]]:
+        return super().sample(line, self.prefix + tag)
+
     async def listen(self) -> None:
         await self.serve_tcp(self._connection)
 
