@@ -113,6 +113,7 @@ def test_tag_comes_from_the_path(server: HttpInput) -> None:
     status, _, answer = post(server, "/", b'{"a":1}', {"Content-Type": "application/json"})
     assert status == 400 and "tag comes from the URL path" in answer["error"]
     assert post(server, "/", b"", method="DELETE")[0] == 405
+    assert post(server, "/get.form?json=%7B%22q%22%3A1%7D", b"", method="GET")[0] == 200  # in_http's GET form
 
 
 def test_token_auth(collector: Collector) -> None:

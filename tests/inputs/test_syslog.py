@@ -173,3 +173,22 @@ def test_udp_drops_are_counted_while_the_buffers_push_back() -> None:
         block.clear()
         plugin.stop()
     assert blocked.records()[1]["message"] == "after"
+
+
+def test_tls_transport(tmp_path: Path, collector: Collector) -> None:
+    import ssl
+
+    from tests.inputs.push_helpers import self_signed
+
+    cert, key = self_signed(tmp_path)
+    plugin = start(SyslogInput, collector.emit, transport="tls", tls_cert_path=cert, tls_key_path=key, tag="sec")
+    try:
+        ctx = ssl.create_default_context(cafile=cert)
+        raw = socket.create_connection(plugin.address, timeout=20)
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+            msg = b"<38>1 2024-05-01T12:00:00Z web sshd - - - over tls"
+            sock.sendall(b"%d %s" % (len(msg), msg))
+        assert wait_for(lambda: collector.count() == 1)
+    finally:
+        plugin.stop()
+    assert collector.records()[0]["tag"] == "sec.auth.info"
