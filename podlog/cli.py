@@ -93,7 +93,13 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         if args.log_level is None:
             logging.getLogger().setLevel(engine.config.agent.log_level.upper())
-        return engine.run()
+        from podlog.config.errors import ConfigError
+
+        try:
+            return engine.run()
+        except ConfigError as exc:  # found only when starting, like a push input's port already taken
+            print(f"podlog: {exc}", file=sys.stderr)
+            return 2
     if args.command == "check":
         _setup_logging("warning")
         if args.input is None and (args.tag or args.path or args.json):

@@ -145,6 +145,7 @@ class Feed:
     about: str
     tail: TailInput | None = None
     path: str = ""
+    push: Any = None  # a push input (forward, http, syslog): it turns each line into what a client sends
 
 
 def _tag_matches(source_tag: str, tag: str) -> bool:
@@ -166,17 +167,21 @@ def _follows(plugin: TailInput, path: str) -> bool:
 def choose_feed(engine: Engine, tag: str | None, path: str) -> Feed:
     """The source named by ``tag``, else the tail source following ``path``, else the first; with no such
     source, plain messages with ``tag``."""
-    inputs = list(engine.inputs)
+    # sources with a tag of their own first: forward and http take any tag their clients choose
+    inputs = sorted(engine.inputs, key=lambda i: not getattr(i[0].options, "tag", ""))
     if tag is None:  # a DaemonSet config has a dozen tail sources: the one reading this file, as Fluentd would
         following = [i for i in inputs if isinstance(i[0], TailInput) and _follows(i[0], path)]
         inputs = following[:1] or inputs
     for plugin, label, name in inputs:
         source_tag = str(getattr(plugin.options, "tag", ""))
-        if tag is not None and not _tag_matches(source_tag, tag):
+        push = hasattr(plugin, "sample")  # a push input: its clients (or their messages) choose the tag
+        if tag is not None and not (plugin.may_tag(tag) if push else _tag_matches(source_tag, tag)):
             continue
         where = f"source {name} ({plugin.name}{f', @label {label}' if label else ''})"
         if isinstance(plugin, TailInput):
             return Feed(tag or plugin.tag_for(path), label, f"read by {where}", plugin, path)
+        if push:
+            return Feed(tag or source_tag or "sample", label, f"sent to {where}", push=plugin)
         return Feed(tag or source_tag, label, f"plain messages from {where}")
     assert tag is not None, "a config always has a source"
     return Feed(tag, None, "plain messages (no source has this tag)")
@@ -194,7 +199,9 @@ def dry_run(engine: Engine, recorder: Recorder, feed: Feed, lines: Iterable[byte
             codec = feed.tail.codec_for(feed.path, line)
         report = LineReport(number, line.decode("utf-8", "replace"), feed.tag)
         docs: list[bytes] = []
-        if codec is None:
+        if feed.push is not None:
+            report.tag, docs = feed.push.sample(line, feed.tag)
+        elif codec is None:
             docs.append(orjson.dumps({"@timestamp": now_rfc3339().decode(), "message": report.text}))
         else:
             codec.decode([line], 0, docs, [])
@@ -211,7 +218,7 @@ def _route(engine: Engine, recorder: Recorder, feed: Feed, report: LineReport, d
     if docs:
         recorder.current = report
         try:
-            engine.emit_tagged(Batch(feed.tag, docs=docs), feed.label)
+            engine.emit_tagged(Batch(report.tag, docs=docs), feed.label)
         finally:
             recorder.current = None
     return report

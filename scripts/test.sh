@@ -15,6 +15,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "note: clickhouse-server could not be installed; its tests will skip" >&2
   fi
 fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v rsyslogd >/dev/null && [ ! -x /usr/sbin/rsyslogd ]; then
+  # rsyslog relays to the syslog input in its tests (started by the test with a temp config).
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog >/dev/null) || \
+    echo "note: rsyslog could not be installed; its test will skip" >&2
+fi
 .venv/bin/ruff check podlog tests bench
 .venv/bin/podlog docs --check --out docs/reference
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout 600 "$@"

@@ -156,6 +156,8 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
         _multiline(options, parser, ptype)
     if ptype == "tail":
         _tail(options, el)
+    if kind == "input" and ptype in _PUSH:
+        _push(options, ptype)
     if ptype == "stdout":
         _stdout(options, el)
     if ptype == "file" and "format" in options:
@@ -216,6 +218,10 @@ def _child(spec: PluginSpec, options: LineDict, el: Element, child: Element, pat
             raise _err(child, path, f"{el.tag} has two <buffer> sections")
         spec.buffer = _buffer(child)
         spec.buffer_where = spec.buffer.located(f"{path}.buffer")
+    elif child.name == "transport" and spec.kind == "input":  # <transport tls>: the argument matters
+        transport = _section(child, allow_arg=True)
+        _put(transport, "protocol", child.arg or "tcp", child.line)
+        _put(options, "transport", transport, child.line)
     elif child.name == "store":
         if spec.type != "copy":
             raise _err(child, path, f"<store> is only valid in @type copy, not in {el.tag}")
@@ -401,6 +407,57 @@ def _tail(options: LineDict, el: Element) -> None:
     _put(options, "container_format", "cri", line)
     if inner is not None:
         _put(options, "parser", inner, inner.line)
+
+
+# -- push inputs (forward, http, syslog)
+
+_PUSH = ("forward", "http", "syslog")
+
+
+def _push(options: LineDict, ptype: str) -> None:
+    """``<transport>``, ``<security>`` and a syslog ``<parse>`` become the input's flat options.
+
+    Keys move with their lines, so the input's Options reject what podlog does not support where it is
+    written (``<user>`` auth, ``<client>`` lists, TLS knobs beyond certificates and client checks).
+    """
+    transport = options.get("transport")
+    if isinstance(transport, LineDict):
+        _pop(options, "transport")
+        protocol = _pop(transport, "protocol")
+        where = transport.located("transport")
+        if protocol not in ("tcp", "udp", "tls"):
+            raise ConfigError(where, f"<transport {protocol}>: expected tcp, udp or tls")
+        if ptype == "syslog":
+            _put(options, "transport", protocol, transport.line)
+        elif protocol == "udp":
+            raise ConfigError(where, f"the {ptype} input listens on TCP: <transport tcp> or <transport tls>")
+        if protocol == "tls":
+            _put(options, "tls", True, transport.line)
+        _merge(options, transport)
+    security = options.get("security")
+    if isinstance(security, LineDict):
+        _pop(options, "security")
+        _merge(options, security)
+    parser = options.get("parser")
+    if ptype == "syslog" and isinstance(parser, LineDict):
+        _pop(options, "parser")
+        if parser.get("type", "syslog") != "syslog":
+            raise ConfigError(parser.located("parse").child("type"), "the syslog input parses syslog itself; "
+                              "only <parse> @type syslog with message_format is supported")
+        parser.pop("type", None)
+        if str(parser.pop("with_priority", "true")).lower() != "true":
+            raise ConfigError(parser.located("parse"), "with_priority false is not supported: messages carry <PRI>")
+        _merge(options, parser)
+
+
+def _pop(out: LineDict, key: str) -> Any:
+    out.key_lines.pop(key, None)
+    return out.pop(key)
+
+
+def _merge(options: LineDict, section: LineDict) -> None:
+    for key, value in section.items():
+        _put(options, key, value, section.key_lines.get(key, section.line))
 
 
 # -- <system>

@@ -78,6 +78,22 @@ def _inputs(inputs: list[dict[str, Any]]) -> Iterator[Metric]:
             lag.add_metric([i["name"], path], float(n))
     yield read
     yield lag
+    yield from _push_inputs(inputs)
+
+
+def _push_inputs(inputs: list[dict[str, Any]]) -> Iterator[Metric]:
+    """Connections and refused clients/frames of the push inputs (forward, http, syslog)."""
+    conns = GaugeMetricFamily("podlog_input_connections", "Connections a push input holds.", labels=["input"])
+    events = CounterMetricFamily("podlog_input_refused", "Clients, frames and datagrams a push input refused or "
+                                 "closed (bad_frame, bad_request, idle_closed, connection_refused, too_large, "
+                                 "udp_dropped, ack_timeout, ...).", labels=["input", "reason"])
+    for i in inputs:
+        if "connections" in i:
+            conns.add_metric([i["name"]], float(i["connections"]))
+        for reason, n in i.get("refused", {}).items():
+            events.add_metric([i["name"], reason], float(n))
+    yield conns
+    yield events
 
 
 def _outputs(outputs: list[dict[str, Any]]) -> Iterator[Metric]:

@@ -431,9 +431,9 @@ def test_system_and_extra_labels() -> None:
 
 
 def test_types_podlog_has_not_built_are_refused_with_what_exists() -> None:
-    message = error_of("<source>\n  @type forward\n  port 24224\n</source>\n")
-    assert message.startswith("fluent.conf:1: source: <source>: @type forward is not supported by podlog; "
-                              "supported input types: tail")
+    message = error_of("<source>\n  @type exec\n  command date\n</source>\n")
+    assert message.startswith("fluent.conf:1: source: <source>: @type exec is not supported by podlog; "
+                              "supported input types: forward, http, syslog, tail")
     message = error_of(TAIL + "<match **>\n  @type forward\n</match>\n")
     assert "@type forward is not supported" in message and "null" in message and "forward," not in message
 

@@ -26,6 +26,11 @@ MATCH = "<match **>\n  @type null\n</match>\n"
 # Fluentd type -> the section using it (with what that plugin requires).
 SECTIONS: dict[tuple[str, str], str] = {
     ("input", "tail"): "",  # SOURCE itself
+    ("input", "forward"): "<source>\n  @type forward\n  port 24224\n  <security>\n    self_hostname n1\n"
+                          "    shared_key k\n  </security>\n</source>\n",
+    ("input", "http"): "<source>\n  @type http\n  port 9880\n  bind 127.0.0.1\n</source>\n",
+    ("input", "syslog"): "<source>\n  @type syslog\n  port 5140\n  tag system\n  <transport tcp>\n  </transport>\n"
+                         "</source>\n",
     ("filter", "grep"): "<filter **>\n  @type grep\n  <regexp>\n    key log\n    pattern /x/\n  </regexp>\n</filter>\n",
     ("filter", "record_transformer"): "<filter **>\n  @type record_transformer\n  <record>\n    a b\n  </record>\n"
                                       "</filter>\n",
@@ -102,7 +107,8 @@ def test_each_fluentd_type_builds_its_plugin(kind: str, fluentd_type: str, tmp_p
     section = SECTIONS[(kind, fluentd_type)].replace("/tmp/podlog-test", str(tmp_path))
     text = SOURCE.format(parse="") + section + ("" if kind == "output" else MATCH)
     engine = _build(text)
-    assert len(engine.inputs) == 1
+    expected = ["tail", fluentd_type] if kind == "input" and fluentd_type != "tail" else ["tail"]
+    assert [p.name for p, _, _ in engine.inputs] == expected
     if fluentd_type == "elasticsearch_data_stream":
         (runner,) = engine.runners
         assert runner.output.data_stream  # what the translation is for
