@@ -18,10 +18,11 @@ from typing import Any, ClassVar
 from prometheus_client import CollectorRegistry
 
 from podlog.batch import Batch
+from podlog.config.errors import ConfigError
 from podlog.config.options import Option, Options
 from podlog.filters._base import Filter
 from podlog.metrics.collector import LogMetricsCollector, collector_for
-from podlog.metrics.rules import RuleSet, build_rules
+from podlog.metrics.rules import RuleError, RuleSet, build_rules
 from podlog.metrics.series import COUNTER, GAUGE, HISTOGRAM
 
 __all__ = ["MetricsFilter"]
@@ -64,6 +65,8 @@ class MetricsFilter(Filter):
         expire = {COUNTER: options.counter_expire, HISTOGRAM: options.counter_expire, GAUGE: options.gauge_expire}
         try:
             rules = build_rules(options.rules, options.max_series, expire, self.clock)
+        except RuleError as exc:
+            raise _located(options, exc) from None
         except ValueError as exc:
             raise options.error("rules", str(exc)) from None
         if old is not None:
@@ -90,3 +93,13 @@ class MetricsFilter(Filter):
 
     def stop(self) -> None:
         self.collector.release(self.owner)
+
+
+def _located(options: Options, exc: RuleError) -> ConfigError:
+    """The error at the rule's own line (and key) when the config remembers it, else at ``rules``."""
+    rule = options.rules[exc.index] if isinstance(options.rules, list) else None
+    if hasattr(rule, "located"):
+        base = options._where.path if options._where is not None and options._where.path else ""
+        where = rule.located(f"{base}.rules[{exc.index}]" if base else f"rules[{exc.index}]")
+        return ConfigError(where.child(exc.key) if exc.key else where, str(exc).split(": ", 1)[-1])
+    return options.error("rules", str(exc))

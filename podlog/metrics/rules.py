@@ -28,7 +28,7 @@ from podlog.filters._fields import FieldReader, Key, as_text, compile_pattern, p
 from podlog.metrics.series import COUNTER, GAUGE, HISTOGRAM, KINDS, SeriesTable, TableSpec
 from podlog.router import TagPattern
 
-__all__ = ["DEFAULT_BUCKETS", "Rule", "RuleSet", "build_rules"]
+__all__ = ["DEFAULT_BUCKETS", "Rule", "RuleError", "RuleSet", "build_rules"]
 
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # Prometheus client defaults
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
@@ -42,6 +42,15 @@ _TAG_REFS, _HOST_REFS = ("$tag", "${tag}"), ("$hostname", "${hostname}")  # ${..
 _MAX_TAGS = 1024  # tags cached per rule set (a tag's rules are found once)
 
 Source = tuple[str, Any]
+
+
+class RuleError(ValueError):
+    """A bad rule: ``index`` in the list, ``key`` the rule's key at fault ('' for the rule as a whole)."""
+
+    def __init__(self, index: int, detail: str) -> None:
+        self.index = index
+        self.key = detail[1:].split(":", 1)[0].split(".")[0].split("[")[0] if detail.startswith(".") else ""
+        super().__init__(f"rules[{index}]{'' if detail.startswith('.') else ': '}{detail}")
 
 
 class Rule:
@@ -203,7 +212,7 @@ def build_rules(raws: list[Any], max_series: int, expire: dict[str, float],
         try:
             rules.append(_rule(raw, keys, tables, max_series, expire, clock))
         except ValueError as exc:
-            raise ValueError(f"rules[{i}]{'' if str(exc).startswith('.') else ': '}{exc}") from None
+            raise RuleError(i, str(exc)) from None
     return RuleSet(rules, keys)
 
 

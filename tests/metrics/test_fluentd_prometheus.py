@@ -56,7 +56,8 @@ README_STYLE = """<filter message>
 
 def test_readme_style_metrics_count_like_the_plugin() -> None:
     flt = fluent_filter(README_STYLE)
-    records = [{"foo": 3, "kubernetes": {"namespace_name": "shop"}}, {"foo": 4, "kubernetes": {"namespace_name": "shop"}},
+    shop = {"namespace_name": "shop"}
+    records = [{"foo": 3, "kubernetes": shop}, {"foo": 4, "kubernetes": shop},
                {"foo": 0.5, "kubernetes": {"namespace_name": "dev"}}, {"bar": 1}]
     assert run(flt, records, tag="message") == records
     s = scrape(flt)
