@@ -24,7 +24,8 @@ from typing import Any
 
 from podlog.batch import Batch
 from podlog.config.options import parse_duration
-from podlog.filters._fields import FieldReader, Key, as_text, compile_pattern, parse_key
+from podlog.filters._fields import Key, as_text, compile_pattern, parse_key
+from podlog.metrics._columns import BatchReader, Columns
 from podlog.metrics.series import COUNTER, GAUGE, HISTOGRAM, KINDS, SeriesTable, TableSpec
 from podlog.router import TagPattern
 
@@ -68,6 +69,8 @@ class Rule:
         for _, source in _labels(raw):
             self.labels.append(self._source(source, group_fields, keys))
         self.consts = tuple(str(v) for v in (raw.get("const_labels") or {}).values())
+        fields = [arg for kind, arg in self.labels if kind == _FIELD]
+        self.label_keys = tuple(fields) if len(fields) == len(self.labels) else None  # all from fields
         self.value: Source | None = None
         if raw.get("value") is not None:
             self.value = self._source(str(raw["value"]), group_fields, keys)
@@ -81,7 +84,7 @@ class Rule:
             return (_GROUP, groups[text])
         return (_FIELD, _key_index(keys, parse_key(text)))
 
-    def evaluate(self, columns: list[list[Any]], n: int, tag: str) -> list[bool] | None:
+    def evaluate(self, columns: Columns, n: int, tag: str) -> list[bool] | None:
         """Update the table from one batch; returns which records the rule selected (None: all of them)."""
         sel: list[bool] | None = None
         for col, pattern in self.where:
@@ -96,16 +99,16 @@ class Rule:
             sel = hit if sel is None else list(map(operator.and_, sel, hit))
         if sel is not None and not any(sel):
             return sel
-        label_cols = [self._column(s, columns, matches, n, tag) for s in self.labels]
         if self.kind == COUNTER and self.value is None:
-            self.table.add(self._counts(label_cols, sel, n))
+            self.table.add(self._counts(columns, matches, sel, n, tag))
         else:
+            label_cols = [self._column(s, columns, matches, n, tag) for s in self.labels]
             values = self._column(self.value, columns, matches, n, tag) if self.value else []
             self._by_value(label_cols, values, sel, n)
         return sel
 
     @staticmethod
-    def _column(source: Source, columns: list[list[Any]], matches: list[re.Match[str] | None], n: int,
+    def _column(source: Source, columns: Columns, matches: list[re.Match[str] | None], n: int,
                 tag: str) -> list[Any]:
         kind, arg = source
         if kind == _FIELD:
@@ -114,15 +117,20 @@ class Rule:
             return [m.group(arg) if m is not None else None for m in matches]
         return [tag if kind == _TAG else arg] * n
 
-    def _counts(self, label_cols: list[list[Any]], sel: list[bool] | None, n: int) -> dict[tuple[str, ...], float]:
-        """Records per label set: one C-level Counter over the zipped columns."""
-        if not label_cols:
+    def _counts(self, columns: Columns, matches: list[re.Match[str] | None], sel: list[bool] | None, n: int,
+                tag: str) -> dict[tuple[str, ...], float]:
+        """Records per label set: one C-level Counter over the label tuples."""
+        if not self.labels:
             return {self.consts: float(n if sel is None else sum(sel))}
-        rows: Iterable[tuple[Any, ...]] = zip(*label_cols, strict=True)
+        def label_cols() -> list[list[Any]]:
+            return [self._column(s, columns, matches, n, tag) for s in self.labels]
+
+        rows: Iterable[tuple[Any, ...]] = (columns.tuples(self.label_keys) if self.label_keys is not None
+                                           else zip(*label_cols(), strict=True))
         try:
             counts = Counter(rows if sel is None else itertools.compress(rows, sel))
         except TypeError:  # an object or list as a label value: counted by its JSON text
-            rows = zip(*[[as_text(v) for v in c] for c in label_cols], strict=True)
+            rows = zip(*[[as_text(v) for v in c] for c in label_cols()], strict=True)
             counts = Counter(rows if sel is None else itertools.compress(rows, sel))
         out: dict[tuple[str, ...], float] = {}
         consts = self.consts
@@ -166,7 +174,7 @@ class RuleSet:
 
     def __init__(self, rules: list[Rule], keys: list[Key]) -> None:
         self.rules = rules
-        self.reader = FieldReader(keys) if keys else None
+        self.reader = BatchReader(keys) if keys else None
         self.tables = list({id(r.table): r.table for r in rules}.values())
         self._by_tag: dict[str, list[Rule]] = {}
 
@@ -178,7 +186,7 @@ class RuleSet:
         rules = self._rules_for(batch.tag)
         if not rules:
             return None
-        columns = self.reader.read(batch) if self.reader is not None else []
+        columns = self.reader.read(batch) if self.reader is not None else Columns(lists=[])
         drop: list[bool] | None = None
         for rule in rules:
             sel = rule.evaluate(columns, n, batch.tag)

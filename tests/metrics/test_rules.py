@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 from typing import Any
 
+import orjson
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -247,3 +248,20 @@ def test_reload_with_a_bad_rule_keeps_the_running_rules() -> None:
         flt.reload(MetricsFilter.Options.from_mapping(spec.options, spec.where, ""))
     flt.filter(batch_of([{}]))
     assert sample(scrape(flt), "hits_total") == 2
+
+
+def test_whole_batch_decode_and_per_document_fallback_count_the_same() -> None:
+    from podlog.batch import Batch
+
+    rule = "      - {name: r_total, type: counter, labels: [method, code]}\n"
+    fast, slow, records = (yaml_filter(f"  - type: metrics\n    rules:\n{rule}") for _ in range(3))
+    docs = [b'{"method":"GET","code":200,"x":{"a":[1,2]}}', b'{"method":"GET","code":200}',
+            b'{"method":{"odd":true},"code":"500"}', b'{"code":500}']
+    fast.filter(Batch("a", docs=list(docs)))
+    slow.filter(Batch("a", docs=[*docs, b'{"method": "PUT", "code": 2']))  # one broken document: the slow path
+    records.filter(Batch("a", records=[orjson.loads(d) for d in docs]))
+    want = {("GET", "200"): 2.0, ('{"odd":true}', "500"): 1.0, ("", "500"): 1.0}
+    for flt in (fast, slow, records):
+        s = scrape(flt)
+        got = {(dict(k[1])["method"], dict(k[1])["code"]): v for k, v in s.items() if k[0] == "r_total"}
+        assert got == want | ({("", ""): 1.0} if flt is slow else {})
