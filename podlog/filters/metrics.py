@@ -31,7 +31,7 @@ _RULES_DOC = (
     "A list of rules, each a mapping: name (Prometheus metric name; counters are exposed with _total), "
     "type (counter, gauge, histogram), help; which records: tag (a tag pattern), where (a list of {key, pattern} "
     "that must all match), regex or grok (on key, message by default; capture groups can be labels or the value); "
-    "labels (a list of fields, or a mapping label: field; ${tag} and ${hostname} too; never the message), "
+    "labels (a list of fields, or a mapping label: field; $tag and $hostname too; never the message), "
     "const_labels (label: value), value (the field or group a gauge or histogram takes, or a counter adds; "
     "without it a counter counts records), buckets (histograms), drop (drop the records the rule selects), "
     "max_series and expire (override the filter's).")

@@ -41,6 +41,7 @@ _RULE_KEYS = ("name", "type", "help", "labels", "const_labels", "value", "bucket
 _FIELD, _GROUP, _TAG, _CONST = "field", "group", "tag", "const"
 _TAG_REFS, _HOST_REFS = ("$tag", "${tag}"), ("$hostname", "${hostname}")  # ${..} is Fluentd's; YAML: $tag
 _MAX_TAGS = 1024  # tags cached per rule set (a tag's rules are found once)
+_PLAIN = frozenset((str, int, float))  # label values whose text is str(value)
 
 Source = tuple[str, Any]
 
@@ -134,8 +135,10 @@ class Rule:
             counts = Counter(rows if sel is None else itertools.compress(rows, sel))
         out: dict[tuple[str, ...], float] = {}
         consts = self.consts
+        plain = _PLAIN.issuperset
         for key, c in counts.items():
-            text = (*map(_label_text, key), *consts)
+            # str() is the label text of str, int and float (C-level); other types take as_text
+            text = (*map(str if plain(map(type, key)) else _label_text, key), *consts)
             out[text] = out.get(text, 0.0) + c
         return out
 

@@ -66,8 +66,19 @@ class SeriesTable:
         """Counters: add each amount to its series."""
         with self.lock:
             now = self.clock()
-            for labels, amount in amounts.items():
-                self._entry(labels, now, 0.0)[0] += amount
+            series, limit = self.series, self.max_series
+            get, move = series.get, series.move_to_end
+            for labels, amount in amounts.items():  # _entry inlined: one call less per series on this hot path
+                entry = get(labels)
+                if entry is None:
+                    series[labels] = [amount, now]
+                    if limit and len(series) > limit:
+                        series.popitem(last=False)
+                        self.evicted += 1
+                else:
+                    entry[0] += amount
+                    entry[1] = now
+                    move(labels)
             self._expire(now)
 
     def set(self, values: Mapping[Labels, float]) -> None:
