@@ -55,8 +55,9 @@ class BatchReader:
         self.fields = FieldReader(keys)
         self._decoder: msgspec.json.Decoder[Any] | None = None
         if all(len(k) == 1 for k in keys):
+            # gc=False: decoded JSON cannot form reference cycles, and untracked rows cost the collector nothing
             row = msgspec.defstruct("Row", [(f"f{i}", Any, msgspec.field(default=None, name=k[0]))
-                                            for i, k in enumerate(keys)])
+                                            for i, k in enumerate(keys)], gc=False)
             self._decoder = msgspec.json.Decoder(list[row])  # type: ignore[valid-type]
 
     def read(self, batch: Batch) -> Columns:
