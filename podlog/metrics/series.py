@@ -17,6 +17,7 @@ clock is injected so tests control time.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,8 @@ COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
 KINDS = (COUNTER, GAUGE, HISTOGRAM)
 
 Labels = tuple[str, ...]
+
+log = logging.getLogger("podlog.metrics")
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,7 @@ class SeriesTable:
                 if entry is None:
                     series[labels] = [amount, now]
                     if limit and len(series) > limit:
-                        series.popitem(last=False)
-                        self.evicted += 1
+                        self._evict()
                 else:
                     entry[0] += amount
                     entry[1] = now
@@ -109,12 +111,20 @@ class SeriesTable:
             entry = [[0] * (len(self.spec.buckets) + 1), 0.0, now] if initial is None else [initial, now]
             series[labels] = entry
             while self.max_series and len(series) > self.max_series:
-                series.popitem(last=False)
-                self.evicted += 1
+                self._evict()
         else:
             entry[-1] = now
             series.move_to_end(labels)
         return entry
+
+    def _evict(self) -> None:
+        """Drop the least recently updated series (the lock is held); the first time, say so in the log."""
+        self.series.popitem(last=False)
+        self.evicted += 1
+        if self.evicted == 1:
+            log.warning("metric %s reached max_series (%d): its least recently updated series are evicted "
+                        "(podlog_metrics_series_evicted_total); consider fewer labels", self.spec.name,
+                        self.max_series)
 
     def _expire(self, now: float) -> None:
         """Drop idle series; they sit at the front (least recently updated), so this stops at the first live one."""
@@ -144,6 +154,5 @@ class SeriesTable:
             self.evicted, self.expired, self.invalid = old.evicted, old.expired, old.invalid
         with self.lock:
             while self.max_series and len(self.series) > self.max_series:
-                self.series.popitem(last=False)
-                self.evicted += 1
+                self._evict()
 

@@ -154,16 +154,19 @@ def _filter(rules: str, clock: Clock, **options: str) -> MetricsFilter:
     return flt
 
 
-def test_past_max_series_the_least_recently_updated_series_is_evicted() -> None:
+def test_past_max_series_the_least_recently_updated_series_is_evicted(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     flt = _filter("      - {name: hits_total, type: counter, labels: [user]}\n", clock, max_series="3")
-    for user in ["a", "b", "c", "a", "d"]:  # "a" updated again: "b" is now the oldest
+    for user in ["a", "b", "c", "a", "d", "e"]:  # "a" updated again: "b" is now the oldest, then "c"
         clock.now += 1
         flt.filter(batch_of([{"user": user}]))
+    assert [r.message for r in caplog.records].count(
+        "metric hits_total reached max_series (3): its least recently updated series are evicted "
+        "(podlog_metrics_series_evicted_total); consider fewer labels") == 1  # once, not per eviction
     s = scrape(flt)
-    assert {k[1][0][1] for k in s if k[0] == "hits_total"} == {"a", "c", "d"}
+    assert {k[1][0][1] for k in s if k[0] == "hits_total"} == {"a", "d", "e"}
     assert sample(s, "hits_total", user="a") == 2
-    assert sample(s, "podlog_metrics_series_evicted_total", metric="hits_total", reason="limit") == 1
+    assert sample(s, "podlog_metrics_series_evicted_total", metric="hits_total", reason="limit") == 2
 
 
 def test_idle_series_expire_gauges_early_counters_late() -> None:
