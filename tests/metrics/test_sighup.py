@@ -81,3 +81,32 @@ def test_sighup_reloads_rules_and_keeps_unchanged_counters(tmp_path: Path, agent
     assert wait_for(lambda: samples(port).get(lines) == 4, 60)
     assert agent.stop() == 0
     assert "a gauge needs the field" in agent.log.read_text()
+
+
+def test_engine_reload_finds_filters_in_labels_and_by_id(tmp_path: Path) -> None:
+    """Engine.reload (what SIGHUP runs) maps the new config's filters to the running ones by name."""
+    from podlog.config.loader import load_config
+    from podlog.engine import Engine
+    from tests.filters.helpers import batch_of
+    from tests.metrics.test_rules import sample, scrape
+
+    def write(rule: str) -> Path:
+        cfg = tmp_path / "agent.yaml"
+        cfg.write_text(f"""
+sources: [{{type: tail, path: [{tmp_path}/x.log], tag: app, label: "@M"}}]
+labels:
+  "@M":
+    filters:
+      - {{type: metrics, id: counts, rules: [{rule}]}}
+    outputs: [{{type: "null"}}]
+""")
+        return cfg
+
+    engine = Engine(load_config(str(write("{name: a_total, type: counter}"))))
+    flt = engine.named_filters["counts"]
+    flt.filter(batch_of([{}, {}]))
+    write("{name: a_total, type: counter}, {name: b_total, type: counter}")
+    engine.reload()
+    flt.filter(batch_of([{}]))
+    s = scrape(flt)
+    assert sample(s, "a_total") == 3 and sample(s, "b_total") == 1
