@@ -249,9 +249,16 @@ def _rule(raw: Any, keys: list[Key], tables: dict[str, SeriesTable], max_series:
     spec = TableSpec(name, kind, labelnames, buckets)
     table = tables.get(name)
     if table is None:
+        # No labels from records: one series, shown from the start (a counter at 0) and never expired.
+        single = not _labels(raw)
         table = tables[name] = SeriesTable(
             spec, str(raw.get("help") or f"{kind} from logs"), _int(raw.get("max_series", max_series), "max_series"),
-            _duration(raw.get("expire", expire[kind])), *(() if clock is None else (clock,)))
+            0.0 if single else _duration(raw.get("expire", expire[kind])), *(() if clock is None else (clock,)))
+        consts = tuple(_const_labels(raw).values())
+        if single and kind == COUNTER:
+            table.add({consts: 0.0})
+        elif single and kind == HISTOGRAM:
+            table.observe({consts: []})
     elif table.spec != spec:
         raise ValueError(f".name: {name} is defined twice with a different type, labels or buckets")
     return Rule(raw, table, keys)

@@ -268,3 +268,17 @@ def test_whole_batch_decode_and_per_document_fallback_count_the_same() -> None:
         s = scrape(flt)
         got = {(dict(k[1])["method"], dict(k[1])["code"]): v for k, v in s.items() if k[0] == "r_total"}
         assert got == want | ({("", ""): 1.0} if flt is slow else {})
+
+
+def test_a_metric_without_labels_from_records_shows_from_the_start_and_never_expires() -> None:
+    clock = Clock()
+    flt = _filter("      - {name: errors_total, type: counter, const_labels: {app: shop}, "
+                  "where: [{key: level, pattern: error}]}\n"
+                  "      - {name: took, type: histogram, value: ms, buckets: [1]}\n", clock)
+    s = scrape(flt)
+    assert sample(s, "errors_total", app="shop") == 0  # rate() works before the first error
+    assert sample(s, "took_count") == 0
+    flt.filter(batch_of([{"level": "error", "ms": 0.5}]))
+    clock.now += 10 * 86400
+    s = scrape(flt)
+    assert sample(s, "errors_total", app="shop") == 1 and sample(s, "took_count") == 1
