@@ -46,10 +46,11 @@ class LogMetricsCollector(Collector):
     def claim(self, owner: str, tables: list[SeriesTable]) -> None:
         """Expose ``tables`` for ``owner`` (replacing what it had); ValueError if another owner has a name."""
         with self._lock:
-            taken = {t.spec.name: o for o, ts in self._owners.items() if o != owner for t in ts}
+            taken = {t.spec.exposed: o for o, ts in self._owners.items() if o != owner for t in ts}
             for table in tables:
-                if table.spec.name in taken:
-                    raise ValueError(f"metric {table.spec.name} is already defined by filter {taken[table.spec.name]}")
+                name = table.spec.exposed
+                if name in taken:
+                    raise ValueError(f"metric {name} is already defined by filter {taken[name]}")
             self._owners[owner] = list(tables)
 
     def release(self, owner: str) -> None:
@@ -72,7 +73,7 @@ class LogMetricsCollector(Collector):
         for table in tables:
             rows = table.snapshot()
             yield _family(table, rows)
-            name = table.spec.name
+            name = table.spec.exposed
             series.add_metric([name], float(len(rows)))
             evicted.add_metric([name, "limit"], float(table.evicted))
             evicted.add_metric([name, "idle"], float(table.expired))

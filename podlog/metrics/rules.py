@@ -247,11 +247,12 @@ def _rule(raw: Any, keys: list[Key], tables: dict[str, SeriesTable], max_series:
     labelnames = tuple(n for n, _ in _labels(raw)) + tuple(_const_labels(raw))
     _check_labelnames(labelnames, kind)
     spec = TableSpec(name, kind, labelnames, buckets)
-    table = tables.get(name)
+    spec = TableSpec(spec.exposed, kind, labelnames, buckets)  # x and x_total: one counter
+    table = tables.get(spec.exposed)
     if table is None:
         # No labels from records: one series, shown from the start (a counter at 0) and never expired.
         single = not _labels(raw)
-        table = tables[name] = SeriesTable(
+        table = tables[spec.exposed] = SeriesTable(
             spec, str(raw.get("help") or f"{kind} from logs"), _int(raw.get("max_series", max_series), "max_series"),
             0.0 if single else _duration(raw.get("expire", expire[kind])), *(() if clock is None else (clock,)))
         consts = tuple(_const_labels(raw).values())
@@ -260,7 +261,7 @@ def _rule(raw: Any, keys: list[Key], tables: dict[str, SeriesTable], max_series:
         elif single and kind == HISTOGRAM:
             table.observe({consts: []})
     elif table.spec != spec:
-        raise ValueError(f".name: {name} is defined twice with a different type, labels or buckets")
+        raise ValueError(f".name: {spec.exposed} is defined twice with a different type, labels or buckets")
     return Rule(raw, table, keys)
 
 

@@ -43,6 +43,13 @@ class TableSpec:
     labelnames: tuple[str, ...]
     buckets: tuple[float, ...] = ()
 
+    @property
+    def exposed(self) -> str:
+        """The name Prometheus sees: counters always end in _total (``x`` and ``x_total`` are one metric)."""
+        if self.kind != COUNTER:
+            return self.name
+        return self.name if self.name.endswith("_total") else f"{self.name}_total"
+
 
 class SeriesTable:
     """The series of one metric, keyed by label values, in least-recently-updated order.
@@ -123,7 +130,7 @@ class SeriesTable:
         self.evicted += 1
         if self.evicted == 1:
             log.warning("metric %s reached max_series (%d): its least recently updated series are evicted "
-                        "(podlog_metrics_series_evicted_total); consider fewer labels", self.spec.name,
+                        "(podlog_metrics_series_evicted_total); consider fewer labels", self.spec.exposed,
                         self.max_series)
 
     def _expire(self, now: float) -> None:

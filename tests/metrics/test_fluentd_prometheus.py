@@ -70,7 +70,7 @@ def test_readme_style_metrics_count_like_the_plugin() -> None:
     assert sample(s, "message_foo_gauge", namespace="dev") == 0.5
     assert sample(s, "message_foo_bucket", namespace="shop", le="5.0") == 2
     assert sample(s, "message_foo_bucket", namespace="dev", le="1.0") == 1
-    assert sample(s, "podlog_metrics_skipped_records_total", metric="message_foo_counter") == 1  # no foo
+    assert sample(s, "podlog_metrics_skipped_records_total", metric="message_foo_counter_total") == 1  # no foo
     rules = flt.options.rules
     assert flt.options.max_series == 500 and rules[3]["max_series"] == "10"
 

@@ -282,3 +282,16 @@ def test_a_metric_without_labels_from_records_shows_from_the_start_and_never_exp
     clock.now += 10 * 86400
     s = scrape(flt)
     assert sample(s, "errors_total", app="shop") == 1 and sample(s, "took_count") == 1
+
+
+def test_counter_x_and_x_total_are_one_metric() -> None:
+    with pytest.raises(ConfigError, match="requests_total is defined twice"):
+        yaml_filter("  - type: metrics\n    rules:\n      - {name: requests, type: counter}\n"
+                    "      - {name: requests_total, type: counter, labels: [code]}\n")
+    flt = yaml_filter("  - type: metrics\n    rules:\n      - {name: requests, type: counter, tag: a}\n"
+                      "      - {name: requests_total, type: counter, tag: b}\n")
+    run(flt, [{}], tag="a")
+    run(flt, [{}], tag="b")
+    s = scrape(flt)
+    assert sample(s, "requests_total") == 2
+    assert sample(s, "podlog_metrics_series", metric="requests_total") == 1
