@@ -303,9 +303,9 @@ class Engine:
         """
         from podlog.config.loader import load_config
 
+        reloaded: list[str] = []
         try:
             config = load_config(self.config.file)
-            reloaded = []
             for label, section in [(None, config.main), *config.labels.items()]:
                 for i, spec in enumerate(section.filters):
                     name = spec.id or f"{label + ':' if label else ''}{spec.type}.{i}"
@@ -315,7 +315,8 @@ class Engine:
                         flt.reload(type(flt).Options.from_mapping(spec.options, spec.where, prefix))
                         reloaded.append(name)
         except ConfigError as exc:
-            log.error("SIGHUP: config not reloaded, the running one stays: %s", exc)
+            done = f" (reloaded before it: {', '.join(reloaded)})" if reloaded else ""
+            log.error("SIGHUP: config not reloaded, the running one stays%s: %s", done, exc)
             return
         log.info("SIGHUP: reloaded %s", ", ".join(reloaded) or "nothing (only metrics rules reload; "
                                                                "other changes need a restart)")
