@@ -14,6 +14,9 @@ S1  CRI file -> envelope parsed -> NDJSON file
 S2  S1 with the JSON payload lifted into fields (invalid JSON kept raw)
 S3  nginx access log -> nginx parser -> NDJSON file (when the parser exists)
 D1  docker json-file -> NDJSON file
+S3M S3 plus a metrics rule counting every line by method and status (S3M-S3: the rule's cost)
+S3A S3 plus the access-log example: every line counted by client, method, path and status (one new series
+    per line in this corpus: LRU eviction every line)
 M1  plain Java log with stack traces -> multiline java -> NDJSON file (lines/s and µs per input line)
 M2  the same as CRI: traces on stderr interleaved with stdout lines, some frames in P/F fragments
 ST  `podlog stream` peak RSS re-streaming the CRI corpus
@@ -172,7 +175,7 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--skip-idle", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per scenario; the least CPU is reported")
-    ap.add_argument("--only", default="", help="comma-separated scenarios to run (S1,S2,D1,S3,M1,M2,ST,IDLE)")
+    ap.add_argument("--only", default="", help="comma-separated scenarios to run (S1,S2,D1,S3,S3M,S3A,M1,M2,ST,IDLE)")
     args = ap.parse_args()
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
 
@@ -205,6 +208,14 @@ def main() -> None:
             _make("nginx", args.lines, nginx)
             scenario(work, "S3", nginx, args.lines, "    container_format: none\n    parser: nginx", floor, base,
                      repeat=r)
+        for name, labels in (("S3M", "[method, code]"), ("S3A", "[remote, method, path, code]")):
+            if wanted(name):
+                nginx = work / "nginx.log"
+                if not nginx.exists():
+                    _make("nginx", args.lines, nginx)
+                rule = f"filters:\n  - {{type: metrics, rules: [{{name: requests, type: counter, labels: {labels}}}]}}"
+                scenario(work, name, nginx, args.lines, f"    container_format: none\n    parser: nginx\n{rule}",
+                         floor, base, repeat=r)
         for name, kind, fmt in (("M1", "java", "none"), ("M2", "java-cri", "cri")):
             if not wanted(name):
                 continue

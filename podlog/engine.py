@@ -152,6 +152,7 @@ class Engine:
         self.shared_limit = SharedLimit(getattr(config.agent, "total_limit_size", 0))
         self.runners: list[OutputRunner] = []
         self.filters: list[Filter] = []
+        self.named_filters: dict[str, Filter] = {}  # by the name metrics and reloads know them by
         self._pipelines: dict[str | None, _Pipeline] = {None: self._section(config.main, None)}
         for name, section in config.labels.items():
             self._pipelines[name] = self._section(section, name)
@@ -163,6 +164,7 @@ class Engine:
             assert isinstance(plugin, Input)
             self.inputs.append((plugin, spec.label, spec.id or f"{spec.type}.{i}"))
         self._stop = threading.Event()
+        self._reload = threading.Event()
         self.started = self.stopping = False
         self.last_tick = time.monotonic()
         self.server: Any = None
@@ -213,6 +215,7 @@ class Engine:
                               name=name)
         assert isinstance(plugin, Filter)
         self.filters.append(plugin)
+        self.named_filters[name] = plugin
         return plugin
 
     def _filter_target(self, spec: PluginSpec, name: str, label: str | None) -> _FilterTarget:
@@ -277,6 +280,7 @@ class Engine:
         if install_signals:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
+            signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
         from podlog.telemetry.server import serve
 
         try:
@@ -290,10 +294,39 @@ class Engine:
         log.info("podlog agent running: %d inputs, %d outputs", len(self.inputs), len(self.runners))
         while not self._stop.wait(0.2):
             self.last_tick = time.monotonic()
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
             if self.inputs and all(p.finished() for p, _, _ in self.inputs):
                 log.info("every input reached its end")
                 break
         return self.shutdown()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config; filters that can (a ``reload`` method) take their new options.
+
+        Anything else (sources, outputs, filters added or removed) needs a restart. A bad
+        config is logged and the running one kept.
+        """
+        from podlog.config.loader import load_config
+
+        reloaded: list[str] = []
+        try:
+            config = load_config(self.config.file)
+            for label, section in [(None, config.main), *config.labels.items()]:
+                for i, spec in enumerate(section.filters):
+                    name = spec.id or f"{label + ':' if label else ''}{spec.type}.{i}"
+                    flt = self.named_filters.get(name)
+                    if flt is not None and flt.name == spec.type and hasattr(flt, "reload"):
+                        prefix = f"{spec.where.path}." if spec.where.path else ""
+                        flt.reload(type(flt).Options.from_mapping(spec.options, spec.where, prefix))
+                        reloaded.append(name)
+        except ConfigError as exc:
+            done = f" (reloaded before it: {', '.join(reloaded)})" if reloaded else ""
+            log.error("SIGHUP: config not reloaded, the running one stays%s: %s", done, exc)
+            return
+        log.info("SIGHUP: reloaded %s", ", ".join(reloaded) or "nothing (only metrics rules reload; "
+                                                               "other changes need a restart)")
 
     def shutdown(self) -> int:
         """Stop reading, flush within the grace period, commit positions, stop outputs."""

@@ -14,6 +14,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null || \
       echo "note: clickhouse-server could not be installed; its tests will skip" >&2
   fi
+  # Metrics from logs: a real Prometheus scrapes the agent, mtail counts the same access log.
+  if ! command -v prometheus >/dev/null || ! command -v mtail >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus mtail >/dev/null || \
+      echo "note: prometheus/mtail could not be installed; their tests will skip" >&2
+  fi
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v rsyslogd >/dev/null && [ ! -x /usr/sbin/rsyslogd ]; then
   # rsyslog relays to the syslog input in its tests (started by the test with a temp config).

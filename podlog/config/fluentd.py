@@ -27,6 +27,7 @@ __all__ = ["FILTER_TYPES", "INPUT_TYPES", "OUTPUT_TYPES", "PARSER_TYPES", "load_
 INPUT_TYPES = {"tail": "tail", "forward": "forward", "http": "http", "syslog": "syslog"}
 FILTER_TYPES = {n: n for n in ("grep", "record_transformer", "parser", "kubernetes_metadata", "throttle", "sample",
                                "rewrite_tag_filter")} | {"sampling": "sample"}
+FILTER_TYPES["prometheus"] = "metrics"  # fluent-plugin-prometheus's filter: <metric> sections become rules
 OUTPUT_TYPES = {
     "stdout": "stdout", "file": "file", "elasticsearch": "elasticsearch", "opensearch": "elasticsearch",
     "elasticsearch_data_stream": "elasticsearch", "forward": "forward", "http": "http", "null": "null",
@@ -43,7 +44,8 @@ _COSMETIC = ("@log_level", "log_level")  # accepted everywhere (log_level: v0.12
 _LEGACY_PARSE = ("time_format", "time_key", "keep_time_key", "types", "time_type", "timezone", "localtime",
                  "utc", "null_value_pattern", "null_empty_string", "estimate_current_event")
 _FORMAT_N = re.compile(r"format(\d+)")  # format1..formatN of Fluentd's multiline parser
-_MULTI = ("regexp", "exclude", "and", "or", "pattern", "server", "rule", "grok")  # repeatable sections -> lists
+# repeatable sections -> lists
+_MULTI = ("regexp", "exclude", "and", "or", "pattern", "server", "rule", "grok", "metric")
 _SYSTEM_HARMLESS = (
     "suppress_repeated_stacktrace", "emit_error_log_interval", "suppress_config_dump", "ignore_repeated_log_interval",
     "ignore_same_log_interval", "log_event_verbose", "process_name", "strict_config_value", "dir_permission",
@@ -162,6 +164,8 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
         _stdout(options, el)
     if ptype == "file" and "format" in options:
         _file_format(options)
+    if _text(type_param) == "prometheus" and ptype == "metrics":
+        _prometheus(options)
     if _text(type_param) == "elasticsearch_data_stream" and "data_stream_name" not in options:
         raise _err(el, path, f"{el.tag}: @type elasticsearch_data_stream needs data_stream_name")
     if kind == "output":
@@ -458,6 +462,59 @@ def _pop(out: LineDict, key: str) -> Any:
 def _merge(options: LineDict, section: LineDict) -> None:
     for key, value in section.items():
         _put(options, key, value, section.key_lines.get(key, section.line))
+
+
+# -- fluent-plugin-prometheus
+
+
+def _prometheus(options: LineDict) -> None:
+    """``<metric>`` sections (name, type, desc, key, buckets, ``<labels>``) become the metrics filter's rules.
+
+    Label values follow the plugin: ``$.a.b``/``$[..]`` read the record, ``${tag}`` and ``${hostname}`` are the
+    tag and host, anything else is a constant. The plugin-wide ``<labels>`` apply to every metric.
+    """
+    metrics = options.pop("metric", None)
+    line = options.key_lines.pop("metric", options.line)
+    common = options.pop("labels", None)
+    options.key_lines.pop("labels", None)
+    if not isinstance(metrics, list):
+        raise ConfigError(options.located("filter"), "@type prometheus needs at least one <metric> section")
+    if "max_series_per_metric" in options:
+        line_max = options.key_lines.pop("max_series_per_metric")
+        _put(options, "max_series", options.pop("max_series_per_metric"), line_max)
+    rules = []
+    for metric in metrics:
+        where = metric.located("metric")
+        rule = LineDict(metric.file, metric.line)
+        renames = {"name": "name", "type": "type", "desc": "help", "key": "value", "buckets": "buckets",
+                   "max_series_per_metric": "max_series"}
+        for key, value in metric.items():
+            if key == "labels":
+                continue
+            if key not in renames:
+                raise ConfigError(where.child(key), f"not supported in <metric>; supported: {', '.join(renames)}, "
+                                                    "<labels>")
+            _put(rule, renames[key], value, metric.key_lines.get(key, metric.line))
+        if rule.get("type") == "summary":
+            raise ConfigError(where.child("type"), "summary is not supported; a histogram with buckets gives "
+                                                   "quantiles in Prometheus (histogram_quantile)")
+        labels, consts = LineDict(metric.file, metric.line), LineDict(metric.file, metric.line)
+        for section in (common, metric.get("labels")):
+            for label, value in (section or {}).items():
+                text = str(value)
+                if text.startswith(("$.", "$[")) or text in ("${tag}", "${hostname}"):
+                    labels[label] = text
+                elif text.startswith("${"):
+                    raise ConfigError(section.located("labels").child(label),
+                                      f"{text} is not supported; use ${{tag}}, ${{hostname}}, $.field or a constant")
+                else:
+                    consts[label] = text
+        if labels:
+            _put(rule, "labels", labels, metric.line)
+        if consts:
+            _put(rule, "const_labels", consts, metric.line)
+        rules.append(rule)
+    _put(options, "rules", rules, line)
 
 
 # -- <system>

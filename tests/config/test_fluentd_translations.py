@@ -37,6 +37,8 @@ SECTIONS: dict[tuple[str, str], str] = {
     ("filter", "parser"): "<filter **>\n  @type parser\n  key_name log\n  <parse>\n    @type json\n  </parse>\n"
                           "</filter>\n",
     ("filter", "kubernetes_metadata"): "<filter **>\n  @type kubernetes_metadata\n</filter>\n",
+    ("filter", "prometheus"): "<filter **>\n  @type prometheus\n  <metric>\n    name app_lines\n    type counter\n"
+                              "    desc Lines.\n  </metric>\n</filter>\n",
     ("filter", "throttle"): "<filter **>\n  @type throttle\n  group_bucket_limit 10\n</filter>\n",
     ("filter", "sample"): "<filter **>\n  @type sample\n  interval 10\n</filter>\n",
     ("filter", "sampling"): "<filter **>\n  @type sampling\n  interval 10\n</filter>\n",

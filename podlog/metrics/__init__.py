@@ -1,0 +1,1 @@
+"""Metrics from logs: rules (``rules``), bounded series (``series``) and their collector (``collector``)."""
