@@ -1,22 +1,34 @@
-"""The ``kubernetes_metadata`` filter: pod, namespace and container of a record from its tag or file path.
+"""The ``kubernetes_metadata`` filter: who wrote a log line, from the file name and the Kubernetes API.
 
-DaemonSet configs written for Fluentd carry ``<filter kubernetes.**> @type
-kubernetes_metadata``. Its core job, naming the pod, namespace and container
-of a container log, needs no API call: kubelet writes them into the log file
-name, and Fluentd's tail tag (``kubernetes.var.log.containers.<file>``) carries
-that name. So this filter fills the ``kubernetes`` field from the tag (or
-from a field holding the path) for records that do not have it yet; podlog's
-tail already adds it itself (``kubernetes_metadata: true``).
+The pod, namespace and container come from kubelet's log file name (podlog's
+tail puts them under ``kubernetes``, or this filter takes them from Fluentd's
+tag ``kubernetes.var.log.containers.<file>``). With API access (in a pod: its
+ServiceAccount; else ``kubernetes_url`` or a kubeconfig) the filter completes
+them as fluent-plugin-kubernetes_metadata_filter does: pod uid, labels,
+annotations, node, images, namespace labels, plus the owning workload and the
+host IP (``podlog.k8s.record``). Pods come from one node-scoped list+watch
+shared by every such filter of the agent (``podlog.k8s.metadata``).
 
-Labels, annotations, pod ids and namespace metadata need the Kubernetes API,
-which podlog does not query: the API options are accepted so Fluentd configs
-load, and a warning at start says what will be missing.
+Work is per batch, not per line: a tail batch holds the lines of one file, so
+the pod is looked up once and the file-name fragment of every document is
+swapped for the enriched one in one pass over the joined batch.
+
+A line whose pod the watch has not delivered yet is held (at most
+``hold_unknown``), not shipped bare. If the API cannot be reached, lines
+flow with their file-name metadata and
+``podlog_kubernetes_metadata_missing_records{reason="api_unavailable"}``
+counts them. Pod annotations ``podlog.io/exclude``, ``podlog.io/parser`` and
+``podlog.io/multiline`` choose behaviour per pod (``podlog.k8s.annotations``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
+import time
+import weakref
 from typing import Any, ClassVar
 
 import orjson
@@ -35,12 +47,12 @@ _TAG_NAME = (r"var\.log\.containers\.(?P<pod_name>[a-z0-9][-a-z0-9.]*)_(?P<names
              r"(?P<container_name>[a-z0-9][-a-z0-9]*)-(?P<docker_id>[a-z0-9]{64})\.log$")
 _FIELDS = {"pod_name": "pod_name", "namespace": "namespace_name", "namespace_name": "namespace_name",
            "container_name": "container_name", "docker_id": "container_id", "container_id": "container_id"}
-_API_ONLY = ("kubernetes_url", "bearer_token_file", "ca_file", "client_cert", "client_key", "watch",
-             "annotation_match", "skip_labels", "skip_namespace_metadata", "skip_master_url")
+_KEY = b'"kubernetes":'
+_GIVE_UP_FOR = 60.0  # after a hold timed out, the same pod's lines pass without waiting for this long
 
 
 class KubernetesMetadataFilter(Filter):
-    """Adds ``kubernetes.{pod_name, namespace_name, container_name, container_id}`` from the tag or a path field."""
+    """Fills ``kubernetes`` with pod, namespace and container, completed from the API when it is reachable."""
 
     name: ClassVar[str] = "kubernetes_metadata"
 
@@ -50,22 +62,36 @@ class KubernetesMetadataFilter(Filter):
         path_key = Option("str", "", doc="podlog extension: take the names from this field (a file path) "
                           "when the tag does not match.")
         overwrite = Option("bool", False, doc="Replace a kubernetes field the record already has.")
-        kubernetes_url = Option("str", "", doc="Accepted for Fluentd configs: podlog does not query the API.")
-        bearer_token_file = Option("str", "", doc="Accepted for Fluentd configs.")
-        ca_file = Option("str", "", doc="Accepted for Fluentd configs.")
-        client_cert = Option("str", "", doc="Accepted for Fluentd configs.")
-        client_key = Option("str", "", doc="Accepted for Fluentd configs.")
-        verify_ssl = Option("bool", True, doc="Accepted for Fluentd configs.")
-        watch = Option("bool", True, doc="Accepted for Fluentd configs.")
-        cache_size = Option("int", 1000, doc="Accepted for Fluentd configs.")
-        cache_ttl = Option("int", 3600, doc="Accepted for Fluentd configs.")
-        annotation_match = Option("list", [], doc="Accepted for Fluentd configs: annotations need the API.")
-        skip_labels = Option("bool", False, doc="Accepted for Fluentd configs: labels need the API.")
-        skip_container_metadata = Option("bool", False, doc="Accepted for Fluentd configs.")
-        skip_master_url = Option("bool", False, doc="Accepted for Fluentd configs.")
-        skip_namespace_metadata = Option("bool", False, doc="Accepted for Fluentd configs.")
-        de_dot = Option("bool", True, doc="Accepted for Fluentd configs (no label keys to de-dot).")
-        de_dot_separator = Option("str", "_", doc="Accepted for Fluentd configs.")
+        kubernetes_url = Option("str", "", doc="The API server (a trailing /api is accepted, as Fluentd writes "
+                                "it). Default: in a pod its ServiceAccount and KUBERNETES_SERVICE_HOST/PORT, "
+                                "else the current context of $KUBECONFIG or ~/.kube/config.")
+        bearer_token_file = Option("str", "", doc="Token file, re-read when it is rotated (default in a pod: the "
+                                   "ServiceAccount token).")
+        ca_file = Option("str", "", doc="CA bundle of the API server (default in a pod: the ServiceAccount CA).")
+        client_cert = Option("str", "", doc="Client certificate file (PEM).")
+        client_key = Option("str", "", doc="Client key file (PEM).")
+        verify_ssl = Option("bool", True, doc="Verify the API server's certificate.")
+        kubeconfig = Option("str", "", doc="podlog extension: a kubeconfig to use outside the cluster.")
+        api = Option("bool", True, doc="podlog extension: false keeps to the file name (no API access at all).")
+        node_name = Option("str", "", doc="podlog extension: watch only this node's pods. Default: $NODE_NAME or "
+                           "$K8S_NODE_NAME (set from the downward API spec.nodeName); without either, every "
+                           "pod of the cluster is watched.")
+        watch = Option("bool", True, doc="Accepted for Fluentd configs: podlog always uses one list+watch.")
+        hold_unknown = Option("duration", 2.0, doc="podlog extension: how long lines of a pod the watch has not "
+                              "delivered yet are held before they go on with file-name metadata only.")
+        cache_size = Option("int", 1000, doc="Deleted pods kept for their last lines, at most.")
+        cache_ttl = Option("int", 3600, doc="Seconds a deleted pod's metadata is kept for its last lines.")
+        annotation_match = Option("list", [], doc="Regexes: pod and namespace annotations whose key matches one "
+                                  "go under kubernetes.annotations / namespace_annotations.")
+        skip_labels = Option("bool", False, doc="Leave out the pod labels.")
+        skip_container_metadata = Option("bool", False, doc="Leave out container_image and container_image_id.")
+        skip_master_url = Option("bool", False, doc="Leave out master_url.")
+        skip_namespace_metadata = Option("bool", False, doc="Leave out namespace_id and namespace labels.")
+        de_dot = Option("bool", True, doc="Replace dots in label and annotation keys (Elasticsearch reads dots "
+                        "as objects).")
+        de_dot_separator = Option("str", "_", doc="What dots become with de_dot.")
+        pod_annotations = Option("bool", True, doc="podlog extension: honour podlog.io/exclude, podlog.io/parser "
+                                 "and podlog.io/multiline pod annotations.")
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
@@ -73,26 +99,264 @@ class KubernetesMetadataFilter(Filter):
             self.pattern = re.compile(options.tag_to_kubernetes_name_regexp)
         except re.error as exc:
             raise options.error("tag_to_kubernetes_name_regexp", f"not a valid regex: {exc}") from None
+        try:
+            matches = tuple(re.compile(p) for p in options.annotation_match)
+        except re.error as exc:
+            raise options.error("annotation_match", f"not a valid regex: {exc}") from None
+        from podlog.k8s.record import Shape
+
+        self.shape = Shape(options.skip_labels, options.skip_container_metadata, options.skip_master_url,
+                           options.skip_namespace_metadata, matches, options.de_dot, options.de_dot_separator)
         self._by_tag: dict[str, bytes | None] = {}
-        self._warned = False
+        self.cache: Any = None  # podlog.k8s.metadata.MetadataCache while running with API access
+        self._idents: dict[bytes, dict[str, Any] | None] = {}
+        self._enriched: dict[bytes, tuple[Any, Any, bytes]] = {}  # file-name fragment -> (pod, ns, fragment)
+        self._gave_up: dict[tuple[str, str, str], float] = {}
+        self._parsers: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.missing = {"api_unavailable": 0, "pod_unknown": 0}  # records shipped with file-name metadata only
+        self.held = 0  # batches held for a pod the watch had not delivered
+        self._counter = _missing_counter(context.get("metrics"))
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._warned:
+        if self._started:
             return
-        self._warned = True
-        declared = self.Options.declared()
-        ignored = [k for k in _API_ONLY if getattr(self.options, k) != declared[k].default]
-        log.warning("kubernetes_metadata: pod, namespace and container come from the log file name; labels, "
-                    "annotations and pod ids need the Kubernetes API, which podlog does not query%s",
-                    f" ({', '.join(ignored)} ignored)" if ignored else "")
+        self._started = True
+        if not self.options.api:
+            return
+        from podlog.k8s import annotations, shared
+        from podlog.k8s.config import ConfigError
+
+        try:
+            self.cache, master_url = shared.acquire(self.options, self._node_name())
+        except ConfigError as exc:
+            log.warning("kubernetes_metadata: no Kubernetes API access (%s): pod, namespace and container come "
+                        "from the log file name only; labels, annotations and pod ids are left out", exc)
+            return
+        import dataclasses
+
+        self.shape = dataclasses.replace(self.shape, master_url=master_url)
+        if self.options.pod_annotations:
+            annotations.register(self._multiline_annotation)
+
+    def stop(self) -> None:
+        if self.cache is not None:
+            from podlog.k8s import annotations, shared
+
+            annotations.unregister(self._multiline_annotation)
+            shared.release(self.cache)
+            self.cache = None
+
+    def _node_name(self) -> str:
+        return self.options.node_name or os.environ.get("NODE_NAME", "") or os.environ.get("K8S_NODE_NAME", "")
+
+    # -- the filter ------------------------------------------------------------------------------
 
     def filter(self, batch: Batch) -> Batch | None:
-        fragment = self._tag_fragment(batch.tag)
-        if fragment is not None and batch.has_docs():
-            self._splice(batch, fragment)
-        elif fragment is not None or self.options.path_key:
-            self._records(batch, orjson.loads(fragment) if fragment is not None else None)
+        if not len(batch):
+            return batch
+        if batch.has_docs():
+            frag = _fragment_in(batch.docs[0])
+            tag_frag = self._tag_fragment(batch.tag)
+            if frag is not None and not (self.options.overwrite and tag_frag is not None):
+                return self._docs(batch, frag)
+            if tag_frag is not None and self.cache is None:
+                self._splice(batch, tag_frag)
+                return batch
+            if tag_frag is None and not self.options.path_key:
+                return batch
+        return self._records(batch)
+
+    def _docs(self, batch: Batch, old: bytes) -> Batch | None:
+        """A batch of one file: one lookup, then the fragment swapped in every document at once."""
+        ident = self._ident(old)
+        if ident is None:
+            return self._records(batch) if self.options.path_key else batch
+        if self.cache is None:
+            if self.options.api:
+                self._count_missing("api_unavailable", len(batch))
+            return batch
+        entry = self._enrich(old, ident, len(batch))
+        if entry is None:
+            return batch
+        pod, _, new = entry
+        docs = batch.docs
+        if self.options.pod_annotations and pod.annotations:
+            container = str(ident.get("container_name", ""))
+            if self._excluded(pod, container):
+                return None
+        if new != old:
+            joined = b"\n".join(docs)
+            if joined.count(old) == len(docs):
+                docs[:] = joined.replace(old, new).split(b"\n")
+            else:  # documents of several files, or shaped by another filter: one at a time
+                return self._records(batch)
+        if self.options.pod_annotations and pod.annotations:
+            return self._reparse(batch, pod, str(ident.get("container_name", "")))
         return batch
+
+    def _records(self, batch: Batch) -> Batch | None:
+        """Records (decoded by an earlier filter, or from other inputs): looked up per distinct pod."""
+        tag_meta = self._tag_fragment(batch.tag)
+        records = batch.records
+        keep = [True] * len(records)
+        memo: dict[bytes, tuple[Any, bytes] | None] = {}
+        reparse: dict[tuple[int, str], tuple[Any, list[int]]] = {}
+        for i, record in enumerate(records):
+            names = self._names(record, tag_meta)
+            if names is None:
+                continue
+            old = _KEY + orjson.dumps(names)
+            if old not in memo:
+                entry = self._enrich(old, names, 0) if self.cache is not None else None
+                memo[old] = (entry[0], entry[2]) if entry else None
+            found = memo[old]
+            if found is None:
+                record["kubernetes"] = dict(names)
+                if self.options.api:
+                    self._count_missing(self._missing_reason(), 1)
+                continue
+            pod, new = found
+            record["kubernetes"] = orjson.loads(new[len(_KEY):])
+            container = str(names.get("container_name", ""))
+            if self.options.pod_annotations and pod.annotations:
+                if self._excluded(pod, container):
+                    keep[i] = False
+                else:
+                    reparse.setdefault((id(pod), container), (pod, []))[1].append(i)
+        for (_, container), (pod, rows) in reparse.items():
+            out = self._reparse(Batch(batch.tag, records=[records[r] for r in rows]), pod, container)
+            for r, rec in zip(rows, out.records if out is not None else [], strict=False):
+                records[r] = rec
+        if not all(keep):
+            batch.keep(keep)
+            return batch if len(batch) else None
+        return batch
+
+    def _names(self, record: dict[str, Any], tag_meta: bytes | None) -> dict[str, Any] | None:
+        """The file-name metadata of a record; None when there is none or it is already complete."""
+        current = record.get("kubernetes")
+        if isinstance(current, dict) and not self.options.overwrite:
+            return None if "host" in current else current
+        if tag_meta is not None:
+            return orjson.loads(tag_meta)  # type: ignore[no-any-return]
+        key = self.options.path_key
+        if key and isinstance(record.get(key), str):
+            return metadata_from_path(record[key])
+        return current if isinstance(current, dict) else None
+
+    # -- lookups ---------------------------------------------------------------------------------
+
+    def _ident(self, frag: bytes) -> dict[str, Any] | None:
+        """pod, namespace and container named by a document's file-name fragment (None: already enriched)."""
+        if frag not in self._idents:
+            if len(self._idents) > 10_000:
+                self._idents.clear()
+            try:
+                names = orjson.loads(frag[len(_KEY):])
+            except orjson.JSONDecodeError:
+                names = None
+            enriched = isinstance(names, dict) and "host" in names and not self.options.overwrite
+            self._idents[frag] = names if isinstance(names, dict) and not enriched else None
+        return self._idents[frag]
+
+    def _enrich(self, old: bytes, names: dict[str, Any], n: int) -> tuple[Any, Any, bytes] | None:
+        """(pod, namespace, enriched fragment) for the names of a file; None: file-name metadata only."""
+        cache = self.cache
+        ns_name, pod_name = str(names.get("namespace_name", "")), str(names.get("pod_name", ""))
+        cid = str(names.get("container_id", ""))
+        pod = cache.pod(ns_name, pod_name, cid)
+        if pod is None or (cid and cid not in pod.container_ids and pod.deleted_at is not None):
+            pod = self._hold(ns_name, pod_name, cid) or pod
+        if pod is None:
+            if n:
+                self._count_missing(self._missing_reason(), n)
+            return None
+        ns = cache.namespace(ns_name)
+        known = self._enriched.get(old)
+        if known is not None and known[0] is pod and known[1] is ns:
+            return known
+        from podlog.k8s.record import kubernetes_field
+
+        entry = (pod, ns, _KEY + orjson.dumps(kubernetes_field(names, pod, ns, self.shape)))
+        with self._lock:
+            if len(self._enriched) > 10_000:
+                self._enriched.clear()
+            self._enriched[old] = entry
+        return entry
+
+    def _hold(self, ns: str, pod: str, cid: str) -> Any:
+        """Wait briefly for a pod the watch has not delivered; not again for a while if it did not come."""
+        key = (ns, pod, cid)
+        now = time.monotonic()
+        if self.cache.state == "unavailable" or now - self._gave_up.get(key, -1e18) < _GIVE_UP_FOR:
+            return None
+        self.held += 1
+        found = self.cache.wait_for_pod(ns, pod, cid, self.options.hold_unknown)
+        if found is None or (cid and cid not in found.container_ids and found.deleted_at is not None):
+            if len(self._gave_up) > 10_000:
+                self._gave_up.clear()
+            self._gave_up[key] = time.monotonic()
+        return found
+
+    def _missing_reason(self) -> str:
+        return "pod_unknown" if self.cache is not None and self.cache.state == "synced" else "api_unavailable"
+
+    def _count_missing(self, reason: str, n: int) -> None:
+        self.missing[reason] += n
+        if self._counter is not None:
+            self._counter.labels(self.context.get("name", self.name), reason).inc(n)
+
+    # -- annotations -----------------------------------------------------------------------------
+
+    def _excluded(self, pod: Any, container: str) -> bool:
+        from podlog.k8s.annotations import behaviour
+
+        return (behaviour(pod, "exclude", container) or "").strip().lower() == "true"
+
+    def _reparse(self, batch: Batch, pod: Any, container: str) -> Batch | None:
+        from podlog.k8s.annotations import behaviour
+
+        value = behaviour(pod, "parser", container)
+        if not value:
+            return batch
+        records = batch.records
+        key = "message" if "message" in records[0] or "log" not in records[0] else "log"
+        parser = self._parser(value, key)
+        return parser.filter(batch) if parser is not None else batch
+
+    def _parser(self, value: str, key: str) -> Any:
+        """A parser filter for an annotation value, built once; a bad value is logged once and ignored."""
+        if (value, key) not in self._parsers:
+            from podlog.config.errors import ConfigError, Located
+            from podlog.filters.parser import ParserFilter
+            from podlog.k8s.annotations import PREFIX, parser_spec
+
+            try:
+                opts = ParserFilter.Options.from_mapping(
+                    {"key_name": key, "parser": parser_spec(value), "reserve_data": True,
+                     "remove_key_name_field": True}, Located("annotation", 0, f"{PREFIX}parser"), "")
+                self._parsers[(value, key)] = ParserFilter(opts)
+            except (ConfigError, orjson.JSONDecodeError) as exc:
+                log.warning("ignoring pod annotation %sparser: %r: %s", PREFIX, value, exc)
+                self._parsers[(value, key)] = None
+        return self._parsers[(value, key)]
+
+    def _multiline_annotation(self, path: str, realpath: str | None) -> str | None:
+        """For the tail's hook: the podlog.io/multiline value of the file's pod, waiting briefly for it."""
+        from podlog.k8s.annotations import behaviour
+
+        names = metadata_from_path(path) or (metadata_from_path(realpath) if realpath else None)
+        if names is None or self.cache is None:
+            return None
+        ns, pod_name, cid = names["namespace_name"], names["pod_name"], str(names.get("container_id", ""))
+        pod = self.cache.pod(ns, pod_name, cid) or self._hold(ns, pod_name, cid)
+        return behaviour(pod, "multiline", names["container_name"]) if pod is not None else None
+
+    # -- file-name metadata without the API (unchanged behaviour) --------------------------------
 
     def _tag_fragment(self, tag: str) -> bytes | None:
         """The serialised metadata of a tag, worked out once per tag (a batch has one tag)."""
@@ -116,13 +380,29 @@ class KubernetesMetadataFilter(Filter):
                 record["kubernetes"] = orjson.loads(fragment)
                 docs[i] = bytes(memoryview(orjson.dumps(record)))  # exact size, as Batch.docs
 
-    def _records(self, batch: Batch, meta: dict[str, Any] | None) -> None:
-        key = self.options.path_key
-        for record in batch.records:
-            if "kubernetes" in record and not self.options.overwrite:
-                continue
-            found = meta
-            if found is None and key and isinstance(record.get(key), str):
-                found = metadata_from_path(record[key])
-            if found is not None:
-                record["kubernetes"] = dict(found)
+
+def _fragment_in(doc: bytes) -> bytes | None:
+    """The ``"kubernetes":{...}`` member the tail spliced in from the file name (flat: names only)."""
+    i = doc.find(b'"kubernetes":{')
+    if i < 0:
+        return None
+    j = doc.find(b"}", i)
+    return doc[i:j + 1] if j > 0 else None
+
+
+_COUNTERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _missing_counter(metrics: Any) -> Any:
+    """One counter per agent registry, shared by every kubernetes_metadata filter."""
+    if metrics is None:
+        return None
+    registry = metrics.registry
+    if registry not in _COUNTERS:
+        from prometheus_client import Counter
+
+        _COUNTERS[registry] = Counter(
+            "podlog_kubernetes_metadata_missing_records", "Records that went on with file-name metadata only: "
+            "the API was unreachable (api_unavailable) or the pod was not known in time (pod_unknown).",
+            ["filter", "reason"], registry=registry)
+    return _COUNTERS[registry]

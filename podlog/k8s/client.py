@@ -62,6 +62,8 @@ class KubeClient:
         self.timeout = timeout
         self.requests = 0
         self._lock = threading.Lock()
+        self._streams: set[Any] = set()  # open watch responses, shut down by close()
+        self._closed = False
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
         tls: dict[str, Any] = {}
         if config.server.startswith("https:"):
@@ -128,12 +130,25 @@ class KubeClient:
             query["allowWatchBookmarks"] = "true"
         # The server ends the stream itself; the read timeout only catches a dead connection.
         resp = self._send("GET", path, query, None, stream=True, read_timeout=timeout_seconds + 30)
+        with self._lock:
+            self._streams.add(resp)
         try:
             yield from self._events(resp, path)
         finally:
-            resp.release_conn() if resp.closed else resp.close()
+            with self._lock:
+                self._streams.discard(resp)
+            resp.close()
 
     def close(self) -> None:
+        """Ends open watches (their readers see Unreachable) and drops idle connections."""
+        with self._lock:
+            self._closed = True
+            streams = list(self._streams)
+        for resp in streams:
+            try:
+                resp.shutdown()  # unblocks a read in another thread
+            except Exception:
+                pass
         self._pool.clear()
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -168,6 +183,8 @@ class KubeClient:
 
     def _send(self, method: str, path: str, params: Mapping[str, Any] | None, body: dict[str, Any] | None,
               stream: bool = False, read_timeout: float | None = None) -> Any:
+        if self._closed:
+            raise Unreachable(f"{method} {path}: the client was closed")
         url = self.config.server + path + (f"?{urlencode(params)}" if params else "")
         payload = orjson.dumps(body) if body is not None else None
         for attempt in (0, 1):

@@ -369,6 +369,12 @@ class TailInput(Input):
         codec.truncate_joined = o.max_line_action == "truncate"
         if self._multiline is not None:
             codec.multiline = self._multiline.assembler()
+        if o.kubernetes_metadata:
+            from podlog.k8s.annotations import annotated_multiline
+
+            pod_rules = annotated_multiline(path, realpath)  # the pod's podlog.io/multiline annotation, if any
+            if pod_rules is not None:
+                codec.multiline = pod_rules.assembler()
         return codec
 
     def _consume(self, tf: TailedFile, data: bytes) -> None:
