@@ -116,7 +116,7 @@ class KubernetesMetadataFilter(Filter):
         self._lock = threading.Lock()
         self.missing = {"api_unavailable": 0, "pod_unknown": 0}  # records shipped with file-name metadata only
         self.held = 0  # batches held for a pod the watch had not delivered
-        self._counter = _missing_counter(context.get("metrics"))
+        self._counter, self._hold_counter = _counters(context.get("metrics"))
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -295,6 +295,8 @@ class KubernetesMetadataFilter(Filter):
         if self.cache.state == "unavailable" or now - self._gave_up.get(key, -1e18) < _GIVE_UP_FOR:
             return None
         self.held += 1
+        if self._hold_counter is not None:
+            self._hold_counter.labels(self.context.get("name", self.name)).inc()
         found = self.cache.wait_for_pod(ns, pod, cid, self.options.hold_unknown)
         if found is None or (cid and cid not in found.container_ids and found.deleted_at is not None):
             if len(self._gave_up) > 10_000:
@@ -390,19 +392,22 @@ def _fragment_in(doc: bytes) -> bytes | None:
     return doc[i:j + 1] if j > 0 else None
 
 
-_COUNTERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_COUNTERS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
 
 
-def _missing_counter(metrics: Any) -> Any:
-    """One counter per agent registry, shared by every kubernetes_metadata filter."""
+def _counters(metrics: Any) -> tuple[Any, Any]:
+    """(missing records, holds): one pair per agent registry, shared by every kubernetes_metadata filter."""
     if metrics is None:
-        return None
+        return None, None
     registry = metrics.registry
     if registry not in _COUNTERS:
         from prometheus_client import Counter
 
-        _COUNTERS[registry] = Counter(
+        missing = Counter(
             "podlog_kubernetes_metadata_missing_records", "Records that went on with file-name metadata only: "
             "the API was unreachable (api_unavailable) or the pod was not known in time (pod_unknown).",
             ["filter", "reason"], registry=registry)
+        holds = Counter("podlog_kubernetes_metadata_holds", "Times lines waited for a pod the watch had not "
+                        "delivered yet (at most hold_unknown each).", ["filter"], registry=registry)
+        _COUNTERS[registry] = (missing, holds)
     return _COUNTERS[registry]
