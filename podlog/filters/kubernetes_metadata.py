@@ -182,7 +182,9 @@ class KubernetesMetadataFilter(Filter):
             if self.options.api:
                 self._count_missing("api_unavailable", len(batch))
             return batch
-        entry = self._enrich(_KEY + orjson.dumps(names), names, len(batch))
+        # fields the tail already took from the API stay as they are if the pod is gone from the cache since
+        settled = b'"host":' in current
+        entry = self._enrich(_KEY + orjson.dumps(names), names, 0 if settled else len(batch), wait=not settled)
         if entry is None:
             return batch
         pod, _, new = entry
@@ -264,13 +266,13 @@ class KubernetesMetadataFilter(Filter):
             self._idents[frag] = names if "pod_name" in names and "namespace_name" in names else None
         return self._idents[frag]
 
-    def _enrich(self, old: bytes, names: dict[str, Any], n: int) -> tuple[Any, Any, bytes] | None:
+    def _enrich(self, old: bytes, names: dict[str, Any], n: int, wait: bool = True) -> tuple[Any, Any, bytes] | None:
         """(pod, namespace, enriched fragment) for the names of a file; None: file-name metadata only."""
         cache = self.cache
         ns_name, pod_name = str(names.get("namespace_name", "")), str(names.get("pod_name", ""))
         cid = str(names.get("container_id", ""))
         pod = cache.pod(ns_name, pod_name, cid)
-        if pod is None or (cid and cid not in pod.container_ids and pod.deleted_at is not None):
+        if wait and (pod is None or (cid and cid not in pod.container_ids and pod.deleted_at is not None)):
             pod = self._hold(ns_name, pod_name, cid) or pod
         if pod is None:
             if n:
@@ -404,9 +406,15 @@ def _swap(docs: list[bytes], old: bytes, new: bytes) -> bool:
     """Replace ``old`` by ``new`` in every document (at the same offset in a tail batch); False if one lacks it."""
     at = docs[0].find(old)
     end = at + len(old)
-    if at < 0 or not all(d.startswith(old, at) for d in docs):
-        return False
-    docs[:] = [d[:at] + new + d[end:] for d in docs]
+    out = []
+    for doc in docs:
+        if at >= 0 and doc.startswith(old, at):
+            out.append(doc[:at] + new + doc[end:])
+        elif old in doc:
+            out.append(doc.replace(old, new, 1))
+        else:
+            return False
+    docs[:] = out
     return True
 
 

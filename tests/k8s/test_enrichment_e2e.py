@@ -95,6 +95,19 @@ def test_enrichment_through_pod_churn_with_o1_requests(tmp_path, agent_factory, 
         "namespace_labels": {"team": "web", "istio_io/rev": "1"},
         "namespace_annotations": {"team_example_com/owner": "web"}}
 
+    # labels changed on the running pod: once the watch delivered the change, the file's lines carry them
+    api.put("v1", "pods", {**web, "metadata": {**web["metadata"], "labels": {**web["metadata"]["labels"],
+                                                                              "canary": "true"}}})
+    written = []
+
+    def relabelled() -> bool:
+        written.append(f"relabelled {len(written)}")
+        write_cri(web_log, [f'{{"msg":"{written[-1]}"}}'])
+        return any("canary" in r["kubernetes"]["labels"] for r in records(tmp_path)
+                   if str(r.get("msg")).startswith("relabelled"))
+
+    assert wait_for(relabelled, 30, interval=0.2)
+
     # a pod whose lines arrive before the watch delivers it: held, then enriched (not shipped bare)
     late_log = log_path(logs, "late", "shop", "app", cid("late"))
     write_cri(late_log, ['{"msg":"early line"}'])
