@@ -134,8 +134,12 @@ class KubernetesMetadataFilter(Filter):
         from podlog.k8s import shared, tail_hook
         from podlog.k8s.config import ConfigError
 
+        node = self._node_name()
+        if not node:
+            log.warning("kubernetes_metadata: no node name (node_name, $NODE_NAME or $K8S_NODE_NAME from the downward "
+                        "API): watching every pod of the cluster, not only this node's")
         try:
-            self.cache, master_url = shared.acquire(self.options, self._node_name())
+            self.cache, master_url = shared.acquire(self.options, node)
         except ConfigError as exc:
             log.warning("kubernetes_metadata: no Kubernetes API access (%s): pod, namespace and container come "
                         "from the log file name only; labels, annotations and pod ids are left out", exc)
