@@ -209,18 +209,19 @@ class KubernetesMetadataFilter(Filter):
         memo: dict[bytes, tuple[Any, bytes] | None] = {}
         reparse: dict[tuple[int, str], tuple[Any, list[int]]] = {}
         for i, record in enumerate(records):
-            names = self._names(record, tag_meta)
+            names, settled = self._names(record, tag_meta)
             if names is None:
                 continue
             old = _KEY + orjson.dumps(names)
             if old not in memo:
-                entry = self._enrich(old, names, 0) if self.cache is not None else None
+                entry = self._enrich(old, names, 0, wait=not settled) if self.cache is not None else None
                 memo[old] = (entry[0], entry[2]) if entry else None
             found = memo[old]
             if found is None:
-                record["kubernetes"] = dict(names)
-                if self.options.api:
-                    self._count_missing(self._missing_reason(), 1)
+                if not settled:  # fields already taken from the API stay; file-name ones are counted
+                    record["kubernetes"] = dict(names)
+                    if self.options.api:
+                        self._count_missing(self._missing_reason(), 1)
                 continue
             pod, new = found
             record["kubernetes"] = orjson.loads(new[len(_KEY):])
@@ -239,17 +240,21 @@ class KubernetesMetadataFilter(Filter):
             return batch if len(batch) else None
         return batch
 
-    def _names(self, record: dict[str, Any], tag_meta: bytes | None) -> dict[str, Any] | None:
-        """The file-name metadata of a record; None when there is none or it is already complete."""
+    def _names(self, record: dict[str, Any], tag_meta: bytes | None) -> tuple[dict[str, Any] | None, bool]:
+        """The file-name metadata of a record, and whether its field already holds the API's."""
         current = record.get("kubernetes")
-        if isinstance(current, dict) and not self.options.overwrite:
-            return None if "host" in current else current
+        if isinstance(current, dict) and not (self.options.overwrite and tag_meta is not None):
+            names = _name_prefix(current)
+            if "pod_name" in names and "namespace_name" in names:
+                return names, "host" in current
+            if current or not tag_meta:
+                return None, False  # someone else's field: left as it is
         if tag_meta is not None:
-            return orjson.loads(tag_meta)  # type: ignore[no-any-return]
+            return orjson.loads(tag_meta), False
         key = self.options.path_key
         if key and isinstance(record.get(key), str):
-            return metadata_from_path(record[key])
-        return current if isinstance(current, dict) else None
+            return metadata_from_path(record[key]), False
+        return None, False
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -262,11 +267,7 @@ class KubernetesMetadataFilter(Filter):
                 value = orjson.loads(frag[len(_KEY):])
             except orjson.JSONDecodeError:
                 value = None
-            names: dict[str, Any] = {}
-            for k, v in value.items() if isinstance(value, dict) else ():
-                if k not in _NAME_KEYS:
-                    break  # the file-name members come first (podlog.k8s.record); the API's follow
-                names[k] = v
+            names = _name_prefix(value) if isinstance(value, dict) else {}
             self._idents[frag] = names if "pod_name" in names and "namespace_name" in names else None
         return self._idents[frag]
 
@@ -404,6 +405,16 @@ def _fragment_in(doc: bytes) -> bytes | None:
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     return _KEY + bytes(raw) if raw is not None else None
+
+
+def _name_prefix(field: dict[str, Any]) -> dict[str, Any]:
+    """The file-name members of a kubernetes field: they come first (podlog.k8s.record), the API's follow."""
+    names: dict[str, Any] = {}
+    for k, v in field.items():
+        if k not in _NAME_KEYS:
+            break
+        names[k] = v
+    return names
 
 
 def _swap(docs: list[bytes], old: bytes, new: bytes) -> bool:
