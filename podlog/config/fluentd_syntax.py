@@ -46,6 +46,11 @@ _COMMENT = re.compile(r"(?:^|[ \t])#")
 _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "r": "\r", "n": "\n", "t": "\t",
             "f": "\f", "b": "\b", "v": "\v", "a": "\a", "e": "\x1b", "s": " "}
 _LEFT_ENV = re.compile(r"""ENV\[\s*['"]([A-Za-z0-9_]+)['"]\s*\]\s*\|\|""")
+_QUOTED = r"""(?:'([^'\\]*)'|"([^"\\]*)")"""
+# fluentd-kubernetes-daemonset's kubernetes_url: ENV['X'] || https://<KUBERNETES_SERVICE_HOST>:<PORT>/api
+_ENV_IN_CLUSTER_URL = re.compile(rf"ENV\[\s*{_QUOTED}\s*\]\s*\|\|\s*\(\s*host\s*=\s*ENV\.fetch\("
+                                 r"'KUBERNETES_SERVICE_HOST'\);\s*port\s*=\s*ENV\.fetch\('KUBERNETES_SERVICE_PORT'\);"
+                                 r".*'https://'\s*\+\s*host\s*\+\s*':'\s*\+\s*port\s*\+\s*'/api'\s*\)")
 _CLOSERS = {"[": "]", "{": "}"}
 
 
@@ -318,6 +323,9 @@ class _Scanner:
 
     def ruby(self, code: str, pos: int) -> str:
         """The few embedded Ruby forms Kubernetes configs use (see fluentd_ruby); we do not run Ruby."""
+        cluster = _ENV_IN_CLUSTER_URL.fullmatch(code)
+        if cluster:
+            return self._in_cluster_url(_either(cluster, 1) or "")
         try:
             value = evaluate(code, self.env)
         except UnsetVariable as exc:
@@ -336,6 +344,20 @@ class _Scanner:
             self.unset = value
             return ""
         return to_s(value)
+
+    def _in_cluster_url(self, override: str) -> str:
+        """The API URL the fluentd-kubernetes-daemonset images compute (IPv6 hosts in brackets).
+
+        Outside a pod (no KUBERNETES_SERVICE_HOST/PORT, e.g. ``podlog check`` on a laptop) it is empty:
+        the kubernetes_metadata filter's own default, which finds the same URL in a pod at run time.
+        """
+        if override in self.env:
+            return self.env[override]
+        host, port = self.env.get("KUBERNETES_SERVICE_HOST"), self.env.get("KUBERNETES_SERVICE_PORT")
+        if not host or not port:
+            return ""
+        return f"https://[{host}]:{port}/api" if ":" in host else f"https://{host}:{port}/api"
+
 
     def json_or_plain(self) -> Any:
         """A value starting with ``[``/``{``: JSON (maybe multi-line), else plain text like ``[%d/%b]``."""
@@ -423,3 +445,9 @@ def _json_string_end(text: str, pos: int) -> int:
     while i < len(text) and text[i] not in ('"', "\n"):
         i += 2 if text[i] == "\\" else 1
     return i + 1 if i < len(text) and text[i] == '"' else i
+
+
+def _either(m: re.Match[str], group: int) -> str | None:
+    """The text of a quoted literal matched as ``'x'`` (group) or ``"x"`` (group + 1)."""
+    first = m.group(group)
+    return first if first is not None else m.group(group + 1)

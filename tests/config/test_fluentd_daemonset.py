@@ -216,10 +216,8 @@ def test_podlog_check_on_the_elasticsearch8_image_warns_about_each_setting_witho
         ("fluent.conf", 5, "@include"), ("fluent.conf", 6, "@include"),  # disable.conf does not exist
         # multiline_flush_interval of the klog sources: their parser is not a multiline one
         *[(f"kubernetes/{name}.conf", 4, "source.multiline_flush_interval") for name in klog_sources],
-        ("kubernetes.conf", 30, "filter.kubernetes_url"),  # its Ruby is not evaluated, and it needs the API
-        *[("kubernetes.conf", n, f"filter.{k}") for n, k in [
-            (31, "verify_ssl"), (32, "ca_file"), (33, "skip_labels"), (34, "skip_container_metadata"),
-            (35, "skip_master_url"), (36, "skip_namespace_metadata"), (37, "watch")]],
+        # the filter queries the API (its in-cluster URL is computed as the image's Ruby does); one list+watch
+        ("kubernetes.conf", 37, "filter.watch"),
         *[("fluent.conf", n, f"match.{k}") for n, k in [
             (20, "ssl_version"), (23, "reload_connections"), (24, "reconnect_on_error"), (25, "reload_on_failure"),
             (26, "log_es_400_reason"), (32, "type_name"), (33, "include_timestamp"), (37, "sniffer_class_name")]],

@@ -89,16 +89,16 @@ TAIL = "<source>\n  @type tail\n  path /x\n</source>\n"
 
 
 def test_unevaluable_ruby_is_refused_only_where_it_would_matter() -> None:
-    """kubernetes_url of kubernetes_metadata has no effect in podlog: its Ruby need not be evaluated."""
-    text = TAIL + f"<filter **>\n  @type kubernetes_metadata\n  kubernetes_url {URL}\n</filter>\n"
+    """watch of kubernetes_metadata has no effect in podlog (it always watches): its Ruby need not be evaluated."""
+    text = TAIL + f"<filter **>\n  @type kubernetes_metadata\n  watch {URL}\n</filter>\n"
     with collect() as notices:
         config = load_fluentd_text(text, "f.conf", {})
         from podlog.engine import Engine
 
         Engine(config)
     assert [str(n) for n in notices] == [
-        "f.conf:7: filter.kubernetes_url: its embedded Ruby is outside what podlog evaluates, and the option has no "
-        "effect anyway: labels, annotations and pod ids need the Kubernetes API, which podlog does not query."]
+        "f.conf:7: filter.watch: its embedded Ruby is outside what podlog evaluates, and the option has no "
+        "effect anyway: podlog always uses one list+watch of the node's pods."]
     # The same code where the value is used: refused at its line, saying how to avoid it.
     text = TAIL + f"<match **>\n  @type elasticsearch\n  host {URL}\n</match>\n"
     with pytest.raises(ConfigError) as info:
