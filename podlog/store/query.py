@@ -145,7 +145,7 @@ def _lex(q: str) -> list[_Tok]:
             continue
         j, buf = i, []
         in_value = bool(out) and out[-1].kind in ("colon", "cmp", "lbrack", "to")  # 03:04:05 needs no escapes
-        while j < n and (q[j] not in _SPECIAL or (in_value and q[j] == ":")):
+        while j < n and (q[j] not in _SPECIAL or q[j] == "\\" or (in_value and q[j] == ":")):
             if q[j] == "\\" and j + 1 < n:
                 j += 1
             buf.append(q[j])

@@ -83,8 +83,10 @@ class StoreReader:
             try:
                 record = orjson.loads(raw)
             except orjson.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict):  # stored as it came: show it as the message, like the writer
                 record = {"message": bytes(raw).decode("utf-8", "replace")}
-            message = message_of(record) if isinstance(record, dict) else str(record)
+            message = message_of(record)
             out.append({"id": str(seq), "time": ts // 1000, "message": message,
                         "fields": record, "highlight": highlighter.spans(message) if highlighter else [],
                         "tag": stored.get_first("tag"), "source": stored.get_first("source"), "offset": offset})

@@ -25,7 +25,7 @@ KEYWORDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "namespace": (("kubernetes", "namespace_name"), ("namespace",)),
     "pod": (("kubernetes", "pod_name"), ("pod",)),
     "container": (("kubernetes", "container_name"), ("container",)),
-    "node": (("kubernetes", "host"), ("node",), ("host",)),
+    "node": (("kubernetes", "host"), ("node",)),
     "stream": (("stream",),),
     "level": (("level",), ("severity",), ("log_level",), ("loglevel",)),
     "tag": (),  # the record's tag, not a record field
@@ -33,7 +33,7 @@ KEYWORDS: dict[str, tuple[tuple[str, ...], ...]] = {
 # Query-time aliases (Kibana users type the Fluentd names).
 ALIASES = {
     "kubernetes.namespace_name": "namespace", "kubernetes.pod_name": "pod",
-    "kubernetes.container_name": "container", "kubernetes.host": "node", "host": "node",
+    "kubernetes.container_name": "container", "kubernetes.host": "node",
     "severity": "level", "msg": "message", "log": "message", "@timestamp": "time", "ts": "time",
 }
 MESSAGE_KEYS = ("message", "msg", "log")
