@@ -187,7 +187,7 @@ class StoreReader:
                     if name not in out and (resolved is None or resolved[1] == "json"):
                         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
                         kind = "number" if numeric else "keyword"
-                        out[name] = {"name": name, "type": kind, "indexed": False}
+                        out[name] = {"name": name, "type": kind, "indexed": resolved is not None}
         return {"fields": list(out.values())}
 
     def doc(self, doc_id: str) -> dict[str, Any]:
