@@ -76,7 +76,7 @@ def ingest(directory: Path, store: Path, threads: int) -> dict[str, float]:
                      "read_from_head": True, "exit_on_eof": True, "parser": "json"}],
         "outputs": [{"type": "store", "match": "**", "path": str(store), "threads": threads,
                      "fields": {"status": "number", "user": "keyword"},
-                     "buffer": {"flush_interval": "1s", "total_limit_size": "256MiB"}}],
+                     "buffer": {"flush_interval": "1s"}}],
     }))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()

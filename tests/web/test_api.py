@@ -268,6 +268,24 @@ def test_stats_and_default_range(tmp_path: Path) -> None:
         writer.close()
 
 
+def test_ingest_rate_over_the_last_seconds(tmp_path: Path) -> None:
+    writer = make_store(tmp_path / "s")
+    try:
+        write(writer, [record(BASE_MS, "first")])
+        now = [100.0]
+        reader = StoreReader(writer.path, reload_interval=0, clock=lambda: now[0])
+        reader.sample_rate()
+        write(writer, [record(BASE_MS, f"r {i}") for i in range(100)])
+        now[0] += 2.0
+        assert reader.stats()["ingest_rate"] == 50.0
+        now[0] += 20.0  # nothing new for 20 s: the old samples are out of the window
+        reader.sample_rate()
+        now[0] += 5.0
+        assert reader.ingest_rate() == 0.0
+    finally:
+        writer.close()
+
+
 def test_openapi_lists_every_route(client: TestClient) -> None:
     spec = client.get("/api/openapi.json").json()
     assert spec["openapi"].startswith("3.")
