@@ -22,7 +22,8 @@ __all__ = ["up"]
 
 log = logging.getLogger("podlog.up")
 
-_STORE_OPTIONS = {"commit_interval": "1s", "index_all_fields": True}  # any field:value, at small rates
+_STORE_OPTIONS = {"commit_interval": "1s", "index_all_fields": True,  # any field:value, at small rates
+                  "retention": "7d", "max_size": "2GiB"}
 _BUFFER = {"flush_interval": "1s"}
 
 
