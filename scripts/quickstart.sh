@@ -6,7 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q -e . >/dev/null
+# Install once, and again only when pyproject.toml changes (a restart should not spend 10 s in pip).
+stamp=.venv/.podlog-installed
+want="$(sha256sum pyproject.toml)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install -q -e . >/dev/null
+  echo "$want" > "$stamp"
+fi
 # The web UI's assets (npm, lockfile) are built by scripts/build-ui.sh when the checkout has it.
 if [ -f scripts/build-ui.sh ]; then
   bash scripts/build-ui.sh || echo "podlog: the UI build failed; the API still works" >&2
