@@ -14,6 +14,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null || \
       echo "note: clickhouse-server could not be installed; its tests will skip" >&2
   fi
+  # kubectl renders the deploy/ kustomizations (tests/deploy); Debian ships it as kubernetes-client.
+  if ! command -v kubectl >/dev/null; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null; } || \
+      echo "note: kubectl (kubernetes-client) could not be installed; the kustomize tests will skip" >&2
+  fi
 fi
 .venv/bin/ruff check podlog tests bench
 .venv/bin/podlog docs --check --out docs/reference
