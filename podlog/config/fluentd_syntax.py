@@ -45,6 +45,12 @@ _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "r": "\r", "n": "\n", "t": "\t",
 _QUOTED = r"""(?:'([^'\\]*)'|"([^"\\]*)")"""
 _ENV_INDEX = re.compile(rf"ENV\[\s*{_QUOTED}\s*\](?:\s*\|\|\s*{_QUOTED})?")
 _ENV_FETCH = re.compile(rf"ENV\.fetch\(\s*{_QUOTED}\s*(?:,\s*{_QUOTED}\s*)?\)")
+# ENV['X'] || true: a bare Ruby literal as the default (fluentd-kubernetes-daemonset's verify_ssl)
+_ENV_BARE = re.compile(rf"ENV\[\s*{_QUOTED}\s*\]\s*\|\|\s*(true|false|[0-9]+)")
+# fluentd-kubernetes-daemonset's kubernetes_url: ENV['X'] || https://<KUBERNETES_SERVICE_HOST>:<PORT>/api
+_ENV_IN_CLUSTER_URL = re.compile(rf"ENV\[\s*{_QUOTED}\s*\]\s*\|\|\s*\(\s*host\s*=\s*ENV\.fetch\("
+                                 r"'KUBERNETES_SERVICE_HOST'\);\s*port\s*=\s*ENV\.fetch\('KUBERNETES_SERVICE_PORT'\);"
+                                 r".*'https://'\s*\+\s*host\s*\+\s*':'\s*\+\s*port\s*\+\s*'/api'\s*\)")
 _CLOSERS = {"[": "]", "{": "}"}
 
 
@@ -320,9 +326,26 @@ class _Scanner:
             return default
         if code == "Socket.gethostname":
             return socket.gethostname()
+        m = _ENV_BARE.fullmatch(code)
+        if m:
+            return self.env.get(_either(m, 1) or "", m.group(3))
+        m = _ENV_IN_CLUSTER_URL.fullmatch(code)
+        if m:
+            return self._in_cluster_url(_either(m, 1) or "", pos)
         raise self.error(
             f"embedded Ruby '#{{{code}}}' is not supported; podlog only evaluates ENV['NAME'], "
             "ENV['NAME'] || 'default', ENV.fetch('NAME', 'default') and Socket.gethostname", pos)
+
+    def _in_cluster_url(self, override: str, pos: int) -> str:
+        """The API URL the fluentd-kubernetes-daemonset images compute (IPv6 hosts in brackets)."""
+        if override in self.env:
+            return self.env[override]
+        for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+            if name not in self.env:
+                raise self.error(f"environment variable {name} is not set (ENV.fetch without a default)", pos)
+        host = self.env["KUBERNETES_SERVICE_HOST"]
+        host = f"[{host}]" if ":" in host else host
+        return f"https://{host}:{self.env['KUBERNETES_SERVICE_PORT']}/api"
 
     def json_or_plain(self) -> Any:
         """A value starting with ``[``/``{``: JSON (maybe multi-line), else plain text like ``[%d/%b]``."""

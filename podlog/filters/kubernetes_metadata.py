@@ -31,6 +31,7 @@ import time
 import weakref
 from typing import Any, ClassVar
 
+import msgspec
 import orjson
 
 from podlog.batch import Batch
@@ -48,6 +49,9 @@ _TAG_NAME = (r"var\.log\.containers\.(?P<pod_name>[a-z0-9][-a-z0-9.]*)_(?P<names
 _FIELDS = {"pod_name": "pod_name", "namespace": "namespace_name", "namespace_name": "namespace_name",
            "container_name": "container_name", "docker_id": "container_id", "container_id": "container_id"}
 _KEY = b'"kubernetes":'
+_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+# the members the file name gives (podlog.k8s.paths); the API adds the others
+_NAME_KEYS = frozenset(("pod_name", "namespace_name", "container_name", "container_id", "pod_id", "restart_count"))
 _GIVE_UP_FOR = 60.0  # after a hold timed out, the same pod's lines pass without waiting for this long
 
 
@@ -116,7 +120,7 @@ class KubernetesMetadataFilter(Filter):
         self._lock = threading.Lock()
         self.missing = {"api_unavailable": 0, "pod_unknown": 0}  # records shipped with file-name metadata only
         self.held = 0  # batches held for a pod the watch had not delivered
-        self._counter = _missing_counter(context.get("metrics"))
+        self._counter, self._hold_counter = _counters(context.get("metrics"))
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -127,7 +131,7 @@ class KubernetesMetadataFilter(Filter):
         self._started = True
         if not self.options.api:
             return
-        from podlog.k8s import annotations, shared
+        from podlog.k8s import shared, tail_hook
         from podlog.k8s.config import ConfigError
 
         try:
@@ -139,14 +143,13 @@ class KubernetesMetadataFilter(Filter):
         import dataclasses
 
         self.shape = dataclasses.replace(self.shape, master_url=master_url)
-        if self.options.pod_annotations:
-            annotations.register(self._multiline_annotation)
+        tail_hook.register(self._file_metadata)
 
     def stop(self) -> None:
         if self.cache is not None:
-            from podlog.k8s import annotations, shared
+            from podlog.k8s import shared, tail_hook
 
-            annotations.unregister(self._multiline_annotation)
+            tail_hook.unregister(self._file_metadata)
             shared.release(self.cache)
             self.cache = None
 
@@ -170,32 +173,26 @@ class KubernetesMetadataFilter(Filter):
                 return batch
         return self._records(batch)
 
-    def _docs(self, batch: Batch, old: bytes) -> Batch | None:
-        """A batch of one file: one lookup, then the fragment swapped in every document at once."""
-        ident = self._ident(old)
-        if ident is None:
+    def _docs(self, batch: Batch, current: bytes) -> Batch | None:
+        """A batch of one file: one lookup; the field is swapped only if the tail's is not current."""
+        names = self._ident(current)
+        if names is None:
             return self._records(batch) if self.options.path_key else batch
         if self.cache is None:
             if self.options.api:
                 self._count_missing("api_unavailable", len(batch))
             return batch
-        entry = self._enrich(old, ident, len(batch))
+        entry = self._enrich(_KEY + orjson.dumps(names), names, len(batch))
         if entry is None:
             return batch
         pod, _, new = entry
-        docs = batch.docs
+        container = str(names.get("container_name", ""))
+        if self.options.pod_annotations and pod.annotations and self._excluded(pod, container):
+            return None
+        if new != current and not _swap(batch.docs, current, new):
+            return self._records(batch)  # documents of several files, or shaped by another filter
         if self.options.pod_annotations and pod.annotations:
-            container = str(ident.get("container_name", ""))
-            if self._excluded(pod, container):
-                return None
-        if new != old:
-            joined = b"\n".join(docs)
-            if joined.count(old) == len(docs):
-                docs[:] = joined.replace(old, new).split(b"\n")
-            else:  # documents of several files, or shaped by another filter: one at a time
-                return self._records(batch)
-        if self.options.pod_annotations and pod.annotations:
-            return self._reparse(batch, pod, str(ident.get("container_name", "")))
+            return self._reparse(batch, pod, container)
         return batch
 
     def _records(self, batch: Batch) -> Batch | None:
@@ -251,16 +248,20 @@ class KubernetesMetadataFilter(Filter):
     # -- lookups ---------------------------------------------------------------------------------
 
     def _ident(self, frag: bytes) -> dict[str, Any] | None:
-        """pod, namespace and container named by a document's file-name fragment (None: already enriched)."""
+        """The file-name part (pod, namespace, container) of a document's kubernetes field, in its order."""
         if frag not in self._idents:
             if len(self._idents) > 10_000:
                 self._idents.clear()
             try:
-                names = orjson.loads(frag[len(_KEY):])
+                value = orjson.loads(frag[len(_KEY):])
             except orjson.JSONDecodeError:
-                names = None
-            enriched = isinstance(names, dict) and "host" in names and not self.options.overwrite
-            self._idents[frag] = names if isinstance(names, dict) and not enriched else None
+                value = None
+            names: dict[str, Any] = {}
+            for k, v in value.items() if isinstance(value, dict) else ():
+                if k not in _NAME_KEYS:
+                    break  # the file-name members come first (podlog.k8s.record); the API's follow
+                names[k] = v
+            self._idents[frag] = names if "pod_name" in names and "namespace_name" in names else None
         return self._idents[frag]
 
     def _enrich(self, old: bytes, names: dict[str, Any], n: int) -> tuple[Any, Any, bytes] | None:
@@ -295,6 +296,8 @@ class KubernetesMetadataFilter(Filter):
         if self.cache.state == "unavailable" or now - self._gave_up.get(key, -1e18) < _GIVE_UP_FOR:
             return None
         self.held += 1
+        if self._hold_counter is not None:
+            self._hold_counter.labels(self.context.get("name", self.name)).inc()
         found = self.cache.wait_for_pod(ns, pod, cid, self.options.hold_unknown)
         if found is None or (cid and cid not in found.container_ids and found.deleted_at is not None):
             if len(self._gave_up) > 10_000:
@@ -345,16 +348,21 @@ class KubernetesMetadataFilter(Filter):
                 self._parsers[(value, key)] = None
         return self._parsers[(value, key)]
 
-    def _multiline_annotation(self, path: str, realpath: str | None) -> str | None:
-        """For the tail's hook: the podlog.io/multiline value of the file's pod, waiting briefly for it."""
-        from podlog.k8s.annotations import behaviour
-
-        names = metadata_from_path(path) or (metadata_from_path(realpath) if realpath else None)
-        if names is None or self.cache is None:
+    def _file_metadata(self, names: dict[str, Any]) -> tuple[dict[str, Any], str | None] | None:
+        """For the tail's hook (podlog.k8s.tail_hook): the file's kubernetes field and multiline annotation."""
+        if self.cache is None:
             return None
-        ns, pod_name, cid = names["namespace_name"], names["pod_name"], str(names.get("container_id", ""))
-        pod = self.cache.pod(ns, pod_name, cid) or self._hold(ns, pod_name, cid)
-        return behaviour(pod, "multiline", names["container_name"]) if pod is not None else None
+        old = _KEY + orjson.dumps(names)
+        entry = self._enrich(old, names, 0)
+        if entry is None:
+            return None
+        pod, _, new = entry
+        multiline = None
+        if self.options.pod_annotations and pod.annotations:
+            from podlog.k8s.annotations import behaviour
+
+            multiline = behaviour(pod, "multiline", str(names.get("container_name", "")))
+        return orjson.loads(new[len(_KEY):]), multiline
 
     # -- file-name metadata without the API (unchanged behaviour) --------------------------------
 
@@ -382,27 +390,42 @@ class KubernetesMetadataFilter(Filter):
 
 
 def _fragment_in(doc: bytes) -> bytes | None:
-    """The ``"kubernetes":{...}`` member the tail spliced in from the file name (flat: names only)."""
-    i = doc.find(b'"kubernetes":{')
-    if i < 0:
+    """The ``"kubernetes":{...}`` member of a document, exactly as it is written there."""
+    if b'"kubernetes":{' not in doc:
         return None
-    j = doc.find(b"}", i)
-    return doc[i:j + 1] if j > 0 else None
+    try:
+        raw = _MEMBERS.decode(doc).get("kubernetes")
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return _KEY + bytes(raw) if raw is not None else None
 
 
-_COUNTERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+def _swap(docs: list[bytes], old: bytes, new: bytes) -> bool:
+    """Replace ``old`` by ``new`` in every document (at the same offset in a tail batch); False if one lacks it."""
+    at = docs[0].find(old)
+    end = at + len(old)
+    if at < 0 or not all(d.startswith(old, at) for d in docs):
+        return False
+    docs[:] = [d[:at] + new + d[end:] for d in docs]
+    return True
 
 
-def _missing_counter(metrics: Any) -> Any:
-    """One counter per agent registry, shared by every kubernetes_metadata filter."""
+_COUNTERS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _counters(metrics: Any) -> tuple[Any, Any]:
+    """(missing records, holds): one pair per agent registry, shared by every kubernetes_metadata filter."""
     if metrics is None:
-        return None
+        return None, None
     registry = metrics.registry
     if registry not in _COUNTERS:
         from prometheus_client import Counter
 
-        _COUNTERS[registry] = Counter(
+        missing = Counter(
             "podlog_kubernetes_metadata_missing_records", "Records that went on with file-name metadata only: "
             "the API was unreachable (api_unavailable) or the pod was not known in time (pod_unknown).",
             ["filter", "reason"], registry=registry)
+        holds = Counter("podlog_kubernetes_metadata_holds", "Times lines waited for a pod the watch had not "
+                        "delivered yet (at most hold_unknown each).", ["filter"], registry=registry)
+        _COUNTERS[registry] = (missing, holds)
     return _COUNTERS[registry]

@@ -10,16 +10,13 @@
 A container-specific form wins over the pod-wide one: ``podlog.io/parser-<container>``.
 
 Exclusion and parsing happen in the ``kubernetes_metadata`` filter, once per batch. Multiline
-joining must happen before anything else sees the lines, so the tail input asks
-:func:`annotated_multiline` when it opens a file (a hook that does nothing unless a
-``kubernetes_metadata`` filter with API access is running).
+joining must happen before anything else sees the lines, so the tail input asks for it when it
+opens a file (``podlog.k8s.tail_hook``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,16 +24,13 @@ import orjson
 if TYPE_CHECKING:
     from podlog.k8s.metadata import PodInfo
 
-__all__ = ["PREFIX", "annotated_multiline", "behaviour", "parser_spec", "register", "unregister"]
+__all__ = ["PREFIX", "behaviour", "multiline_rules", "parser_spec"]
 
 log = logging.getLogger("podlog.k8s.annotations")
 
 PREFIX = "podlog.io/"
 
-# Lookups of running kubernetes_metadata filters: path -> the pod's multiline spec (or None).
-_lookups: list[Callable[[str, str | None], Any]] = []
 _built: dict[str, Any] = {}
-_lock = threading.Lock()
 
 
 def behaviour(pod: PodInfo, name: str, container: str) -> str | None:
@@ -63,29 +57,8 @@ def multiline_spec(value: str) -> Any:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def register(lookup: Callable[[str, str | None], Any]) -> None:
-    with _lock:
-        _lookups.append(lookup)
-
-
-def unregister(lookup: Callable[[str, str | None], Any]) -> None:
-    with _lock:
-        if lookup in _lookups:
-            _lookups.remove(lookup)
-
-
-def annotated_multiline(path: str, realpath: str | None = None) -> Any:
-    """The multiline rules (a ``Multiline``) the file's pod asks for, or None. Called once per opened file."""
-    if not _lookups:
-        return None
-    for lookup in list(_lookups):
-        value = lookup(path, realpath)
-        if value:
-            return _multiline(value)
-    return None
-
-
-def _multiline(value: str) -> Any:
+def multiline_rules(value: str) -> Any:
+    """The ``Multiline`` for an annotation value, built once per value; a bad value is logged once (None)."""
     if value not in _built:
         from podlog.codecs.multiline import build_multiline
         from podlog.config.errors import ConfigError, Located

@@ -357,24 +357,23 @@ class TailInput(Input):
         fields: dict[str, Any] = {}
         if o.path_key:
             fields[o.path_key] = path
+        pod_rules = None
         if o.kubernetes_metadata:
             from podlog.k8s.paths import metadata_from_path
+            from podlog.k8s.tail_hook import from_pod
 
             meta = metadata_from_path(path) or metadata_from_path(realpath or path)
             if meta:
-                fields["kubernetes"] = meta
+                # completed from the API (and the pod's podlog.io/multiline) when kubernetes_metadata runs
+                fields["kubernetes"], pod_rules = from_pod(meta)
         lift, parse = self._parser
         codec = LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse)
         codec.max_joined = o.max_line_size  # CRI/docker fragments joined: the same limit and action as a raw line
         codec.truncate_joined = o.max_line_action == "truncate"
         if self._multiline is not None:
             codec.multiline = self._multiline.assembler()
-        if o.kubernetes_metadata:
-            from podlog.k8s.annotations import annotated_multiline
-
-            pod_rules = annotated_multiline(path, realpath)  # the pod's podlog.io/multiline annotation, if any
-            if pod_rules is not None:
-                codec.multiline = pod_rules.assembler()
+        if pod_rules is not None:
+            codec.multiline = pod_rules.assembler()
         return codec
 
     def _consume(self, tf: TailedFile, data: bytes) -> None:
