@@ -195,12 +195,15 @@ class KubernetesEventsInput(Input):
     # --- election and terms --------------------------------------------------------------------
 
     def _elect_loop(self) -> None:
+        from podlog.k8s.config import ConfigError
+
         o = self.options
         try:
+            self._api_config()
             if o.leader_election:
                 self._setup_lease()
-        except Exception as exc:  # no API configuration at all: say so, collect nothing
-            log.error("kubernetes_events: %s", exc)
+        except (ConfigError, OSError, ValueError) as exc:  # no API configuration at all: say so, collect nothing
+            log.error("kubernetes_events: no Kubernetes API to read events from: %s", exc)
             return
         while not self._stop.is_set():
             if o.leader_election:
@@ -213,8 +216,6 @@ class KubernetesEventsInput(Input):
                     log.warning("kubernetes_events: lost the lease %s to %r; stopping collection",
                                 o.lease_name, self._lease.holder)
                     self._end_term()
-                if self._committer is not None and state is not None and held:
-                    self._committer.dirty = False
             elif self._term is None:
                 self._start_term({})
             if self.clock() - self._last_save >= o.checkpoint_interval:
@@ -282,17 +283,16 @@ class KubernetesEventsInput(Input):
             return
         if not c.dirty and not final:
             return
+        c.dirty = False  # before the snapshot: an ack landing meanwhile marks it again
         state = self._committed_state()
-        if o.state_file and (c.dirty or final):
+        if o.state_file:
             try:
                 state.write_file(o.state_file)
             except OSError as exc:
+                c.dirty = True
                 log.warning("kubernetes_events: cannot write %s: %s", o.state_file, exc)
-        if not o.leader_election:
-            c.dirty = False
-        elif final and self._lease is not None:
+        if final and self._lease is not None:
             self._lease.release(state.annotation())  # the successor resumes from exactly here
-            c.dirty = False
 
 
 class _Term:

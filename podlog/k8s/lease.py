@@ -64,6 +64,7 @@ class Lease:
         self._observed: tuple[str, str, str] | None = None
         self._observed_at = 0.0
         self._renewed_at = 0.0
+        self._last_error = ""
 
     def try_acquire_or_renew(self, annotations: dict[str, str] | None = None) -> bool:
         """One election round: renew if we hold it, take it if free or expired. True while we hold it."""
@@ -82,8 +83,9 @@ class Lease:
                 log.warning("lease %s: not renewed for %.0fs (%s); stepping down", self.name, self.renew_deadline,
                             exc)
                 self.holding = False
-            elif not self.holding:
-                log.debug("lease %s: %s", self.name, exc)
+            elif not self.holding and str(exc) != self._last_error:
+                log.warning("lease %s: %s", self.name, exc)  # once per distinct error, not every round
+            self._last_error = str(exc)
             return self.holding
 
     def release(self, annotations: dict[str, str] | None = None) -> bool:

@@ -243,3 +243,19 @@ def test_leader_handover_one_holder_then_the_other_resumes(api):
     finally:
         for inp in (a, b):
             inp.stop()
+
+
+def test_no_api_configuration_is_a_clear_error_not_a_crash(tmp_path, monkeypatch, caplog):
+    from podlog.config.errors import Located
+    from podlog.inputs.kubernetes_events import KubernetesEventsInput
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    opts = KubernetesEventsInput.Options.from_mapping({}, Located("<test>", 0, ""), "")
+    inp = KubernetesEventsInput(opts)
+    sink = Sink()
+    inp.run(sink)
+    assert wait_for(lambda: not inp._thread.is_alive(), 10)
+    stop(inp)
+    assert not sink.records
+    assert "no Kubernetes API to read events from" in caplog.text
