@@ -85,6 +85,20 @@ def test_agent_restarts_lose_nothing_and_repeat_nothing(api, tmp_path):
     assert max(delivered().values()) == 1
     assert api.count("list", "events") == 1  # the first start listed; every restart resumed the watch
     assert not [r for r in read_ndjson(out) if r["reason"] == "EventsMayBeMissing"]
+    # kill -9: no clean shutdown, so records acknowledged after the last save may come again; none is lost
+    proc = agent(4)
+    put("before-kill")
+    assert wait_for(lambda: delivered() >= expected, 30)
+    proc.kill()
+    proc.wait(30)
+    put("after-kill")
+    proc = agent(5)
+    try:
+        assert wait_for(lambda: set(delivered()) == set(expected), 30), (delivered(), expected)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert all(delivered()[k] >= 1 for k in expected)
 
 
 def test_events_reach_elasticsearch_as_heapster_and_k8s_events_indices(api, tmp_path):
