@@ -134,8 +134,12 @@ class KubernetesMetadataFilter(Filter):
         from podlog.k8s import shared, tail_hook
         from podlog.k8s.config import ConfigError
 
+        node = self._node_name()
+        if not node:
+            log.warning("kubernetes_metadata: no node name (node_name, $NODE_NAME or $K8S_NODE_NAME from the downward "
+                        "API): watching every pod of the cluster, not only this node's")
         try:
-            self.cache, master_url = shared.acquire(self.options, self._node_name())
+            self.cache, master_url = shared.acquire(self.options, node)
         except ConfigError as exc:
             log.warning("kubernetes_metadata: no Kubernetes API access (%s): pod, namespace and container come "
                         "from the log file name only; labels, annotations and pod ids are left out", exc)
@@ -182,7 +186,9 @@ class KubernetesMetadataFilter(Filter):
             if self.options.api:
                 self._count_missing("api_unavailable", len(batch))
             return batch
-        entry = self._enrich(_KEY + orjson.dumps(names), names, len(batch))
+        # fields the tail already took from the API stay as they are if the pod is gone from the cache since
+        settled = b'"host":' in current
+        entry = self._enrich(_KEY + orjson.dumps(names), names, 0 if settled else len(batch), wait=not settled)
         if entry is None:
             return batch
         pod, _, new = entry
@@ -203,18 +209,19 @@ class KubernetesMetadataFilter(Filter):
         memo: dict[bytes, tuple[Any, bytes] | None] = {}
         reparse: dict[tuple[int, str], tuple[Any, list[int]]] = {}
         for i, record in enumerate(records):
-            names = self._names(record, tag_meta)
+            names, settled = self._names(record, tag_meta)
             if names is None:
                 continue
             old = _KEY + orjson.dumps(names)
             if old not in memo:
-                entry = self._enrich(old, names, 0) if self.cache is not None else None
+                entry = self._enrich(old, names, 0, wait=not settled) if self.cache is not None else None
                 memo[old] = (entry[0], entry[2]) if entry else None
             found = memo[old]
             if found is None:
-                record["kubernetes"] = dict(names)
-                if self.options.api:
-                    self._count_missing(self._missing_reason(), 1)
+                if not settled:  # fields already taken from the API stay; file-name ones are counted
+                    record["kubernetes"] = dict(names)
+                    if self.options.api:
+                        self._count_missing(self._missing_reason(), 1)
                 continue
             pod, new = found
             record["kubernetes"] = orjson.loads(new[len(_KEY):])
@@ -233,17 +240,21 @@ class KubernetesMetadataFilter(Filter):
             return batch if len(batch) else None
         return batch
 
-    def _names(self, record: dict[str, Any], tag_meta: bytes | None) -> dict[str, Any] | None:
-        """The file-name metadata of a record; None when there is none or it is already complete."""
+    def _names(self, record: dict[str, Any], tag_meta: bytes | None) -> tuple[dict[str, Any] | None, bool]:
+        """The file-name metadata of a record, and whether its field already holds the API's."""
         current = record.get("kubernetes")
-        if isinstance(current, dict) and not self.options.overwrite:
-            return None if "host" in current else current
+        if isinstance(current, dict) and not (self.options.overwrite and tag_meta is not None):
+            names = _name_prefix(current)
+            if "pod_name" in names and "namespace_name" in names:
+                return names, "host" in current
+            if current or not tag_meta:
+                return None, False  # someone else's field: left as it is
         if tag_meta is not None:
-            return orjson.loads(tag_meta)  # type: ignore[no-any-return]
+            return orjson.loads(tag_meta), False
         key = self.options.path_key
         if key and isinstance(record.get(key), str):
-            return metadata_from_path(record[key])
-        return current if isinstance(current, dict) else None
+            return metadata_from_path(record[key]), False
+        return None, False
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -256,21 +267,17 @@ class KubernetesMetadataFilter(Filter):
                 value = orjson.loads(frag[len(_KEY):])
             except orjson.JSONDecodeError:
                 value = None
-            names: dict[str, Any] = {}
-            for k, v in value.items() if isinstance(value, dict) else ():
-                if k not in _NAME_KEYS:
-                    break  # the file-name members come first (podlog.k8s.record); the API's follow
-                names[k] = v
+            names = _name_prefix(value) if isinstance(value, dict) else {}
             self._idents[frag] = names if "pod_name" in names and "namespace_name" in names else None
         return self._idents[frag]
 
-    def _enrich(self, old: bytes, names: dict[str, Any], n: int) -> tuple[Any, Any, bytes] | None:
+    def _enrich(self, old: bytes, names: dict[str, Any], n: int, wait: bool = True) -> tuple[Any, Any, bytes] | None:
         """(pod, namespace, enriched fragment) for the names of a file; None: file-name metadata only."""
         cache = self.cache
         ns_name, pod_name = str(names.get("namespace_name", "")), str(names.get("pod_name", ""))
         cid = str(names.get("container_id", ""))
         pod = cache.pod(ns_name, pod_name, cid)
-        if pod is None or (cid and cid not in pod.container_ids and pod.deleted_at is not None):
+        if wait and (pod is None or (cid and cid not in pod.container_ids and pod.deleted_at is not None)):
             pod = self._hold(ns_name, pod_name, cid) or pod
         if pod is None:
             if n:
@@ -400,13 +407,29 @@ def _fragment_in(doc: bytes) -> bytes | None:
     return _KEY + bytes(raw) if raw is not None else None
 
 
+def _name_prefix(field: dict[str, Any]) -> dict[str, Any]:
+    """The file-name members of a kubernetes field: they come first (podlog.k8s.record), the API's follow."""
+    names: dict[str, Any] = {}
+    for k, v in field.items():
+        if k not in _NAME_KEYS:
+            break
+        names[k] = v
+    return names
+
+
 def _swap(docs: list[bytes], old: bytes, new: bytes) -> bool:
     """Replace ``old`` by ``new`` in every document (at the same offset in a tail batch); False if one lacks it."""
     at = docs[0].find(old)
     end = at + len(old)
-    if at < 0 or not all(d.startswith(old, at) for d in docs):
-        return False
-    docs[:] = [d[:at] + new + d[end:] for d in docs]
+    out = []
+    for doc in docs:
+        if at >= 0 and doc.startswith(old, at):
+            out.append(doc[:at] + new + doc[end:])
+        elif old in doc:
+            out.append(doc.replace(old, new, 1))
+        else:
+            return False
+    docs[:] = out
     return True
 
 

@@ -39,6 +39,9 @@ Behaviour kept as the API documents it:
 - create (POST) 409 AlreadyExists, replace (PUT) 409 Conflict on a stale
   ``metadata.resourceVersion``, delete returns the object.
 
+TLS: pass an ``ssl.SSLContext`` (server side; with ``verify_mode`` CERT_REQUIRED
+for client certificates) and the double serves HTTPS only.
+
 Test hooks: ``put``/``remove`` (change objects without HTTP, as other
 clients would), ``compact()`` (forget history: older resourceVersions get
 410), ``break_watches()`` (cut every open watch mid-chunk), ``requests`` and
@@ -46,7 +49,7 @@ clients would), ``compact()`` (forget history: older resourceVersions get
 
 Not implemented: PATCH, subresources (status, log, eviction), discovery
 beyond ``/version``, ``resourceVersionMatch``, ``sendInitialEvents``,
-protobuf/CBOR, TLS, admission, garbage collection, graceful deletion (delete
+protobuf/CBOR, admission, garbage collection, graceful deletion (delete
 is immediate), defaulting and validation beyond a name.
 """
 
@@ -56,6 +59,7 @@ import base64
 import copy
 import json
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -141,7 +145,8 @@ class _HttpError(Exception):
 class K8sApiDouble:
     """In-memory API server on a loopback port; use as a context manager."""
 
-    def __init__(self, tokens: dict[str, Any] | None = None, bookmark_interval: float = 60.0) -> None:
+    def __init__(self, tokens: dict[str, Any] | None = None, bookmark_interval: float = 60.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         # token -> None (everything allowed) or a set of (verb, plural) pairs, "*" as a wildcard.
         self.tokens: dict[str, set[tuple[str, str]] | None] = (
             {"test-token": None} if tokens is None else dict(tokens))
@@ -161,13 +166,16 @@ class K8sApiDouble:
             self.add_resource(res)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
+        self._scheme = "https" if tls is not None else "http"
+        if tls is not None:  # the API server speaks TLS only; the handshake runs when a connection is accepted
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="k8s-api-double", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self._scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> K8sApiDouble:
         self._thread.start()

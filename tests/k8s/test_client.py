@@ -197,3 +197,71 @@ users:
     assert oct(os.stat(cfg.client_key).st_mode & 0o777) == "0o600"
     with pytest.raises(ConfigError, match="exec/auth-provider"):
         kubeconfig(str(path), context="prod")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with the openssl CLI."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI not available to make test certificates")
+    d = tmp_path_factory.mktemp("tls")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+            "-subj", "/CN=kubernetes")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, cn in (("srv", "/CN=kube-apiserver"), ("cli", "/CN=podlog/O=podlog")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", cn)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.crt", "-days", "2", *(["-extfile", "ext.cnf"] if name == "srv" else []))
+    return d
+
+
+def _server_tls(certs: Path, client_certs: bool = False):
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs / "srv.crt", certs / "srv.key")
+    if client_certs:
+        ctx.load_verify_locations(certs / "ca.crt")
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def test_in_cluster_over_tls_with_the_serviceaccount_ca(certs, tmp_path):
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text("test-token")
+    (sa / "ca.crt").write_bytes((certs / "ca.crt").read_bytes())
+    with K8sApiDouble(tls=_server_tls(certs)) as api:
+        api.put("v1", "pods", pod("a"))
+        port = api.url.rsplit(":", 1)[1]
+        cfg = in_cluster(sa, {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": port})
+        assert [p["metadata"]["name"] for p in KubeClient(cfg).list(PODS).items] == ["a"]
+        (sa / "ca.crt").write_bytes((certs / "srv.crt").read_bytes())  # not the CA that signed the server
+        with pytest.raises(Unreachable, match="SSL"):
+            KubeClient(in_cluster(sa, {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": port}),
+                       timeout=5).list(PODS)
+
+
+def test_kubeconfig_client_certificate_over_mutual_tls(certs, tmp_path):
+    def b64(name: str) -> str:
+        return base64.b64encode((certs / name).read_bytes()).decode()
+
+    with K8sApiDouble(tokens={"": None}, tls=_server_tls(certs, client_certs=True)) as api:
+        path = tmp_path / "config"
+        path.write_text(f"""
+current-context: c
+contexts: [{{name: c, context: {{cluster: k, user: u}}}}]
+clusters: [{{name: k, cluster: {{server: "{api.url}", certificate-authority-data: {b64("ca.crt")}}}}}]
+users: [{{name: u, user: {{client-certificate-data: {b64("cli.crt")}, client-key-data: {b64("cli.key")}}}}}]
+""")
+        assert KubeClient(kubeconfig(str(path), materialise_dir=str(tmp_path))).list(PODS).items == []
+        anonymous = ApiConfig(server=api.url, ca_file=str(certs / "ca.crt"))
+        with pytest.raises(Unreachable):
+            KubeClient(anonymous, timeout=5).list(PODS)  # no client certificate: the handshake fails

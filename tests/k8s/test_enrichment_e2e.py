@@ -95,6 +95,19 @@ def test_enrichment_through_pod_churn_with_o1_requests(tmp_path, agent_factory, 
         "namespace_labels": {"team": "web", "istio_io/rev": "1"},
         "namespace_annotations": {"team_example_com/owner": "web"}}
 
+    # labels changed on the running pod: once the watch delivered the change, the file's lines carry them
+    api.put("v1", "pods", {**web, "metadata": {**web["metadata"], "labels": {**web["metadata"]["labels"],
+                                                                              "canary": "true"}}})
+    written = []
+
+    def relabelled() -> bool:
+        written.append(f"relabelled {len(written)}")
+        write_cri(web_log, [f'{{"msg":"{written[-1]}"}}'])
+        return any("canary" in r["kubernetes"]["labels"] for r in records(tmp_path)
+                   if str(r.get("msg")).startswith("relabelled"))
+
+    assert wait_for(relabelled, 30, interval=0.2)
+
     # a pod whose lines arrive before the watch delivers it: held, then enriched (not shipped bare)
     late_log = log_path(logs, "late", "shop", "app", cid("late"))
     write_cri(late_log, ['{"msg":"early line"}'])
@@ -181,4 +194,29 @@ def test_annotations_exclude_parse_and_join_per_container(tmp_path, agent_factor
     assert not [r for r in records(tmp_path) if r["kubernetes"]["pod_name"] == "noisy"]
     assert wait_for(lambda: 'podlog_filter_dropped_records_total{filter="kubernetes_metadata.0"} 2.0'
                     in metrics(port), 10)
+    assert agent.stop() == 0
+
+
+def test_a_broken_watch_and_a_410_through_the_agent(tmp_path, agent_factory, api):
+    logs = tmp_path / "containers"
+    logs.mkdir()
+    api.put("v1", "pods", pod("first"))
+    port = free_port()
+    agent = agent_factory(agent_config(tmp_path, api.url, port)).start()
+    write_cri(log_path(logs, "first", "shop", "app", cid("first")), ['{"msg":"first"}'])
+    assert wait_for(lambda: records(tmp_path, msg="first"), 30)
+    api.break_watches()  # cut mid-chunk: resumed from the last resourceVersion, no new list
+    api.put("v1", "pods", pod("second", labels={"n": "2"}))
+    write_cri(log_path(logs, "second", "shop", "app", cid("second")), ['{"msg":"second"}'])
+    assert wait_for(lambda: records(tmp_path, msg="second"), 30)
+    assert records(tmp_path, msg="second")[0]["kubernetes"]["labels"] == {"n": "2"}
+    assert api.count("list", "pods") == 1
+    api.compact()  # history gone: the next watch gets 410 Expired and the agent lists again
+    api.break_watches()
+    api.put("v1", "pods", pod("third", labels={"n": "3"}))
+    write_cri(log_path(logs, "third", "shop", "app", cid("third")), ['{"msg":"third"}'])
+    assert wait_for(lambda: records(tmp_path, msg="third"), 30)
+    assert records(tmp_path, msg="third")[0]["kubernetes"]["labels"] == {"n": "3"}
+    assert api.count("list", "pods") == 2 and api.count("get") == 0
+    assert 'reason="pod_unknown"' not in metrics(port)
     assert agent.stop() == 0
