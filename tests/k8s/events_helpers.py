@@ -6,6 +6,7 @@ no real API server can run here.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -61,10 +62,24 @@ class Sink:
                 b.ack.release()
 
     def keys(self) -> list[tuple[str, int]]:
-        return [(r["event"]["name"], r["count"]) for r in self.records if r["reason"] != "EventsMayBeMissing"]
+        return [(r["event"]["name"], r["count"]) for r in self.records
+                if r["reason"] not in ("EventsMayBeMissing", "Barrier")]
 
     def markers(self) -> list[dict[str, Any]]:
         return [r for r in self.records if r["reason"] == "EventsMayBeMissing"]
+
+
+_barriers = itertools.count()
+
+
+def barrier(api: K8sApiDouble, sink: Sink, timeout: float = 10.0) -> None:
+    """Wait until everything the collector was sent before now is processed: a sentinel event came through
+    (the watch and the emitter keep order), so "nothing else arrived" needs no sleep."""
+    from tests.conftest import wait_for
+
+    name = f"barrier-{next(_barriers)}"
+    api.put("v1", "events", core_event(name, reason="Barrier"))
+    assert wait_for(lambda: any(r["event"]["name"] == name for r in list(sink.records)), timeout), name
 
 
 def collector(double: K8sApiDouble, token: str = "test-token", **options: Any) -> KubernetesEventsInput:

@@ -15,7 +15,7 @@ from podlog.k8s.events import Seen, event_key, normalise
 from podlog.k8s.events_state import ANNOTATION, EventsState
 from tests.conftest import wait_for
 from tests.drivers.k8s_api import K8sApiDouble
-from tests.k8s.events_helpers import Sink, collector, core_event, series_event
+from tests.k8s.events_helpers import Sink, barrier, collector, core_event, series_event
 
 
 @pytest.fixture
@@ -72,14 +72,14 @@ def test_list_then_watch_with_count_updates_and_few_requests(api, which):
         api.put("v1", "events", core_event("e1", count=3, last="2026-12-01T03:02:00Z"))
         api.remove("v1", "events", "e2", "shop")  # the TTL ran out: nothing to emit
         assert wait_for(lambda: len(sink.records) == 5, 10)
-        time.sleep(0.5)  # a MODIFIED without a new count is processed, then nothing more may arrive
+        barrier(api, sink)  # in order: once it is through, so is the MODIFIED without a new count
         assert sorted(sink.keys()) == [("e1", 1), ("e1", 2), ("e1", 3), ("e2", 1), ("e3", 1)]
         assert [r["last_timestamp"] for r in sink.records if r["event"]["name"] == "e1"][1:] == [
             "2026-12-01T03:01:00Z", "2026-12-01T03:02:00Z"]
         assert not sink.markers()
         for _ in range(20):  # many more events: still the one list and the one watch
             api.put("v1", "events", core_event(f"more-{_}"))
-        assert wait_for(lambda: len(sink.records) == 25, 10)
+        assert wait_for(lambda: len(sink.keys()) == 25, 10)
         assert api.count("list", "events") == 2  # one list: two pages of one
         assert api.count("watch", "events") == 1
         assert inp.requests == api.count()
@@ -121,7 +121,7 @@ def test_410_relists_without_re_emitting_and_emits_one_marker(api):
         api.put("v1", "events", core_event("old-1", count=2))
         api.put("v1", "events", core_event("gap-0"))
         assert wait_for(lambda: len(sink.records) == 10, 10)
-        time.sleep(0.3)
+        barrier(api, sink)
         assert len(sink.markers()) == 1
         marker = sink.markers()[0]
         assert marker["podlog"]["events_gap"]["cause"] == "expired" and marker["type"] == "Warning"
@@ -159,7 +159,7 @@ def test_resumes_from_the_state_file_and_marks_a_downtime_past_the_ttl(api, tmp_
     third = run(collector(api, state_file=str(state), wall=lambda: time.time() + 7200), sink)
     try:
         assert wait_for(lambda: len(sink.records) == 6, 10)
-        time.sleep(0.3)
+        barrier(api, sink)
         assert sorted(sink.keys()) == [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("c", 1)]
         assert [m["podlog"]["events_gap"]["cause"] for m in sink.markers()] == ["downtime"]
         assert api.count("list", "events") == lists + 1
@@ -174,7 +174,7 @@ def test_state_moves_only_with_acknowledgements(api, tmp_path):
     try:
         api.put("v1", "events", core_event("x"))
         assert wait_for(lambda: len(sink.records) == 1, 10)
-        time.sleep(0.3)  # several checkpoint intervals pass
+        inp._save(final=False)  # a checkpoint, now rather than at the next tick
         saved = EventsState.read_file(str(state), 100, 7200)
         assert saved is None or (len(saved.seen) == 0 and saved.resource_version)  # at most the empty list's
         sink.release_all()
@@ -211,7 +211,7 @@ def test_leader_handover_one_holder_then_the_other_resumes(api):
     try:
         api.put("v1", "events", core_event("e1"))
         assert wait_for(lambda: len(a_sink.records) == 1, 10)
-        time.sleep(0.3)
+        assert wait_for(lambda: b._lease_client is not None and b._lease_client.requests >= 3, 10)  # b looked
         assert not b.holding and not b_sink.records
         # a's renewals carry its acknowledged position into the Lease
         lease = lambda: api.get("coordination.k8s.io/v1", "leases", "podlog-events", "logging")  # noqa: E731
@@ -223,12 +223,13 @@ def test_leader_handover_one_holder_then_the_other_resumes(api):
         a._thread.join(10)
         a._end_term()
         api.put("v1", "events", core_event("e2"))
-        time.sleep(0.3)
+        looked = b._lease_client.requests
+        assert wait_for(lambda: b._lease_client.requests >= looked + 2, 10)  # two more rounds on b's side
         assert not b.holding  # the Lease is not expired yet on b's clock
         clock["now"] += 11
         assert wait_for(lambda: b.holding, 10)
         assert wait_for(lambda: len(b_sink.records) == 1, 10)
-        time.sleep(0.3)
+        barrier(api, b_sink)
         assert b_sink.keys() == [("e2", 1)]  # resumed from a's position: e1 is not emitted again
         assert lease()["spec"]["holderIdentity"] == "agent-b" and lease()["spec"]["leaseTransitions"] == 1
         # a graceful stop releases the Lease with the final position: a restarted a takes over at once
@@ -273,9 +274,9 @@ def test_series_events_of_the_new_api_emit_an_update_per_new_count(api):
             api.put("events.k8s.io/v1", "events", series_event("db-0.s", count=count))
         api.put("events.k8s.io/v1", "events", series_event("db-0.s", count=4))  # rewritten, same count
         assert wait_for(lambda: len(sink.records) == 3, 10)
-        time.sleep(0.3)
+        barrier(api, sink)
         assert sink.keys() == [("db-0.s", 2), ("db-0.s", 3), ("db-0.s", 4)]
-        assert [r["last_timestamp"] for r in sink.records] == [
+        assert [r["last_timestamp"] for r in sink.records if r["reason"] != "Barrier"] == [
             "2026-12-01T03:02:00.000000Z", "2026-12-01T03:03:00.000000Z", "2026-12-01T03:04:00.000000Z"]
     finally:
         stop(inp)
