@@ -22,8 +22,9 @@ __all__ = ["ANNOTATION", "EventsState"]
 
 log = logging.getLogger("podlog.k8s.events")
 ANNOTATION = "podlog.io/events-state"
-# Annotations of one object share 256 KiB; ~45 bytes an entry keeps the Lease small.
-LEASE_SEEN_ENTRIES = 1000
+# Annotations of one object share 256 KiB, and the holder rewrites the Lease every retry period: ~50 bytes
+# an entry, 500 entries keep each write near 25 KiB.
+LEASE_SEEN_ENTRIES = 500
 
 
 @dataclass
