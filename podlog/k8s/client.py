@@ -131,7 +131,12 @@ class KubeClient:
         # The server ends the stream itself; the read timeout only catches a dead connection.
         resp = self._send("GET", path, query, None, stream=True, read_timeout=timeout_seconds + 30)
         with self._lock:
-            self._streams.add(resp)
+            closed = self._closed
+            if not closed:
+                self._streams.add(resp)
+        if closed:  # close() ran while this watch was being opened
+            resp.close()
+            raise Unreachable(f"watch of {path}: the client was closed")
         try:
             yield from self._events(resp, path)
         finally:
