@@ -130,3 +130,55 @@ def test_events_reach_elasticsearch_as_heapster_and_k8s_events_indices(api, tmp_
         # (uid, count), so Elasticsearch keeps one document each.
         run_once()
         assert len(es.documents()) == 4
+
+
+def test_two_agents_one_collects_and_the_other_takes_over(api, tmp_path):
+    """Two agent processes as in the DaemonSet with leader election: only the Lease holder ships Events; when
+    it stops (SIGTERM: it releases the Lease) the other resumes from the position saved in the Lease."""
+    api.put("coordination.k8s.io/v1", "leases", {"metadata": {"name": "podlog-events", "namespace": "logging"},
+                                                 "spec": {}})
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    outs = {n: tmp_path / n / "events.ndjson" for n in ("a", "b")}
+    for n in ("a", "b"):
+        source = events_source(api, tmp_path, leader_election=True, identity=f"agent-{n}",
+                               lease_namespace="logging", lease_duration="3s", renew_deadline="2s",
+                               retry_period="100ms")
+        config = {"agent": {"grace_period": "5s", "data_dir": str(tmp_path / n / "data")}, "sources": [source],
+                  "outputs": [{"type": "file", "path": str(outs[n]), "buffer": {"flush_interval": "100ms"}}]}
+        (tmp_path / f"{n}.yaml").write_bytes(orjson.dumps(config))
+
+    def start(n: str) -> None:
+        err = open(tmp_path / f"{n}.log", "ab")  # noqa: SIM115
+        procs[n] = subprocess.Popen([*PODLOG, "agent", "-c", str(tmp_path / f"{n}.yaml")], stdout=err, stderr=err,
+                                    cwd=ROOT)
+        err.close()
+
+    def got(n: str) -> Counter:
+        return keys(read_ndjson(outs[n])) if outs[n].exists() else Counter()
+
+    def holder() -> str:
+        return api.get("coordination.k8s.io/v1", "leases", "podlog-events", "logging")["spec"].get(
+            "holderIdentity", "")
+
+    start("a")
+    assert wait_for(lambda: holder() == "agent-a", 20)
+    start("b")
+    try:
+        for i in range(5):
+            api.put("v1", "events", core_event(f"e{i}"))
+        assert wait_for(lambda: len(got("a")) == 5, 20)
+        procs["a"].send_signal(signal.SIGTERM)
+        assert procs["a"].wait(30) == 0
+        assert wait_for(lambda: holder() == "agent-b", 20)
+        for i in range(5, 8):
+            api.put("v1", "events", core_event(f"e{i}"))
+        assert wait_for(lambda: len(got("b")) == 3, 20)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(30)
+    assert set(got("a")) == {(f"e{i}", 1) for i in range(5)}
+    assert set(got("b")) == {(f"e{i}", 1) for i in range(5, 8)}  # resumed: nothing of a's again
+    assert max((got("a") + got("b")).values()) == 1
+    assert api.count("list", "events") == 1
