@@ -9,21 +9,25 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".[test]"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  # Real servers the tests run against (ClickHouse output); started by the tests themselves.
-  if ! command -v clickhouse-server >/dev/null && ! command -v clickhouse >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null || \
-      echo "note: clickhouse-server could not be installed; its tests will skip" >&2
+  # Real servers and tools the tests run against, each started by its tests (which skip, saying so, without it):
+  # ClickHouse (output), Prometheus and mtail (metrics from logs), rsyslog (syslog input), kubectl (deploy/).
+  want=()
+  command -v clickhouse-server >/dev/null || command -v clickhouse >/dev/null || want+=(clickhouse-server clickhouse-client)
+  command -v prometheus >/dev/null || want+=(prometheus)
+  command -v mtail >/dev/null || want+=(mtail)
+  command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || want+=(rsyslog)
+  command -v kubectl >/dev/null || want+=(kubectl)
+  if [ ${#want[@]} -gt 0 ]; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null 2>&1; then
+      for pkg in "${want[@]}"; do  # one at a time: a missing package must not keep the others out
+        [ "$pkg" = kubectl ] && alt=kubernetes-client || alt=""  # Debian's own kubectl, where no kubectl package is
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null 2>&1 || \
+          { [ -n "$alt" ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$alt" >/dev/null 2>&1; } || \
+          echo "note: $pkg could not be installed; the tests that need it will skip" >&2
+      done
+    fi
   fi
-  # Metrics from logs: a real Prometheus scrapes the agent, mtail counts the same access log.
-  if ! command -v prometheus >/dev/null || ! command -v mtail >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus mtail >/dev/null || \
-      echo "note: prometheus/mtail could not be installed; their tests will skip" >&2
-  fi
-fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v rsyslogd >/dev/null && [ ! -x /usr/sbin/rsyslogd ]; then
-  # rsyslog relays to the syslog input in its tests (started by the test with a temp config).
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog >/dev/null) || \
-    echo "note: rsyslog could not be installed; its test will skip" >&2
 fi
 .venv/bin/ruff check podlog tests bench
 .venv/bin/podlog docs --check --out docs/reference

@@ -62,6 +62,9 @@ def test_daemonset_config_enriches_as_fluentd(tmp_path, agent_factory, monkeypat
         agent = agent_factory("")
         agent.config = conf / "fluent.conf"
         agent.start()
+        # a pod the watch lags is held only briefly (hold_unknown): on a loaded machine the agent's first list
+        # may take longer, so the line is written once the node's pods are listed, as in a running cluster
+        assert wait_for(lambda: api.count("list", "pods") == 1, 30), (tmp_path / "agent.log").read_text()
         docker_line = json.dumps({"log": "GET / 200\n", "stream": "stdout", "time": "2026-12-01T03:00:00.5Z"})
         (logs / f"web-0_shop_app-{cid('web-0')}.log").write_text(docker_line + "\n")
         assert wait_for(lambda: read_ndjson(out), 30), (tmp_path / "agent.log").read_text()
