@@ -23,7 +23,8 @@ from podlog.inputs._base import Emit, Input
 from podlog.inputs.tail.checkpoint import Checkpoints, Cursor, Entry
 from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint
 from podlog.inputs.tail.identity import PositionPurger, copy_of, next_window, rewritten, same_file
-from podlog.inputs.tail.scan import scan, watch_dirs
+from podlog.inputs.tail.left import left_behind, renamed_away
+from podlog.inputs.tail.scan import matches, scan, watch_dirs
 from podlog.inputs.tail.tailed import TailedFile
 from podlog.inputs.tail.watch import Watcher
 
@@ -152,6 +153,7 @@ class TailInput(Input):
         for d in watch_dirs(o.path):
             watcher.watch_dir(d)
         self._rescan(startup=True)
+        self.checkpoints.save()  # at once: an agent restarted every few seconds must still move forward
         next_scan = time.monotonic() + o.refresh_interval
         next_check = 0.0
         next_save = time.monotonic() + o.checkpoint_interval
@@ -159,6 +161,8 @@ class TailInput(Input):
         while not self._stop.is_set():
             activity = watcher.wait(0 if busy else min(o.stat_interval, o.checkpoint_interval))
             now = time.monotonic()
+            if activity.names:
+                self._follow_renamed(activity.names, now)
             if activity.rescan or now >= next_scan or (self._rescan_soon and now >= next_check):
                 self._rescan(startup=False)
                 # until a successor shows up (or the old file is done), keep looking at every tick
@@ -180,7 +184,7 @@ class TailInput(Input):
         """Read and check files; True if some file still has unread data."""
         busy = False
         for path, tf in list(self.active.items()):
-            hinted = tf.realpath in changed
+            hinted = tf.realpath in changed or path in changed
             if check_all and not hinted and tf.at_eof and self._unchanged(path, tf):
                 self._timers(tf, now)  # an idle file costs one stat per stat_interval
                 continue
@@ -203,8 +207,57 @@ class TailInput(Input):
             if path not in self.active:
                 self._add(path, startup)
         followed = {t.f.key for t in (*self.active.values(), *self.draining)}
+        if startup:
+            self._finish_left_behind()
+            followed = {t.f.key for t in (*self.active.values(), *self.draining)}
         others = [p for p in paths if p not in self.active]  # the followed ones' identities are known: no stat
         self._purger.purge(self.checkpoints, followed, others, time.monotonic())
+
+    def _follow_renamed(self, names: list[tuple[str, ...]], now: float) -> None:
+        """Files renamed to names no glob matches before we read them (or before we looked at all):
+        opened under their new name and read to their end, like a followed file that rotated."""
+        o = self.options
+        by_real = {tf.realpath: path for path, tf in self.active.items()}
+
+        def origin_of(path: str) -> str | None:
+            return path if matches(path, o.path, o.exclude_path) else by_real.get(path)
+
+        for path, origin in renamed_away(names, origin_of, lambda p: matches(p, o.path, o.exclude_path)).items():
+            self._adopt(path, origin, now, known_only=False)
+
+    def _finish_left_behind(self) -> None:
+        """At start: files that left their checkpointed path while we were down are read to their end."""
+        followed = {t.f.key for t in (*self.active.values(), *self.draining)}
+        for path, origin in left_behind(self.checkpoints.entries, followed):
+            self._adopt(path, origin, time.monotonic(), known_only=True)
+
+    def _adopt(self, path: str, origin: str, now: float, known_only: bool) -> None:
+        """Read a file that left ``origin`` (now at ``path``) from its position, or its head if it was
+        never seen, to its end; it then drains like any rotated file. ``known_only``: only if its saved
+        position is its own (same first bytes), and only if something is left to read."""
+        f = Followed.open(path)
+        if f is None:
+            return
+        if any(t.f.key == f.key for t in (*self.active.values(), *self.draining)):
+            f.close()  # already followed: it rotated under our eyes and drains already
+            return
+        size = f.size()
+        fp_len, fp = fingerprint(f.fd)
+        entry = self.checkpoints.lookup(f.key, origin, f.ino)
+        if entry is not None and same_file(f, entry, size):
+            f.pos = entry.offset
+        elif known_only:
+            f.close()
+            return
+        if known_only and f.pos >= size:
+            f.close()  # read to its end before it left: its position is purged in time
+            return
+        f.path = origin  # its tag and metadata are those of the path it was written under
+        self.checkpoints.set(f.key, Entry(origin, f.pos, fp_len, fp))
+        tf = TailedFile(f, self.tag_for(origin), None, Cursor(self.checkpoints, f.key, f.pos))
+        tf.left_at = now
+        self.draining.append(tf)
+        log.info("%s left %s before it was read to its end: reading it from offset %d", path, origin, f.pos)
 
     def tag_for(self, path: str) -> str:
         """The tag of a file's records: ``*`` in the tag becomes the path with ``/`` as dots."""
@@ -269,6 +322,8 @@ class TailInput(Input):
             log.info("%s %s: finishing the old file", path, "rotated" if state == "moved" else "removed")
             self._rescan_soon = True  # removed often means renamed, the new file a moment away
             del self.active[path]
+            if self._watcher is not None:  # a draining file is read every turn; its path's watch is the successor's
+                self._watcher.unwatch_file(tf.realpath)
             tf.left_at = now
             self.draining.append(tf)
             if state == "moved":
@@ -307,8 +362,6 @@ class TailInput(Input):
         if tf.f.fd >= 0 and tf.at_eof and tf.left_at is not None and now - tf.left_at >= self.options.rotate_wait:
             self._flush_partial_line(tf)
             self._flush_codec(tf)
-            if self._watcher is not None:
-                self._watcher.unwatch_file(tf.realpath)
             tf.deleted = os.fstat(tf.f.fd).st_nlink == 0
             tf.f.close()
         if tf.f.fd < 0 and tf.cursor.in_flight == 0:

@@ -6,7 +6,16 @@ import fnmatch
 import glob
 import os
 
-__all__ = ["scan", "watch_dirs"]
+__all__ = ["matches", "scan", "watch_dirs"]
+
+
+def _excluded(path: str, excludes: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, ex) or fnmatch.fnmatch(os.path.basename(path), ex) for ex in excludes)
+
+
+def matches(path: str, patterns: list[str], excludes: list[str]) -> bool:
+    """Whether a path a directory event named is one ``scan`` would find (without a stat: it may be gone)."""
+    return any(fnmatch.fnmatch(path, p) for p in patterns) and not _excluded(path, excludes)
 
 
 def scan(patterns: list[str], excludes: list[str]) -> list[str]:
@@ -14,7 +23,7 @@ def scan(patterns: list[str], excludes: list[str]) -> list[str]:
     found: set[str] = set()
     for pattern in patterns:
         for path in glob.glob(pattern, recursive="**" in pattern):
-            if any(fnmatch.fnmatch(path, ex) or fnmatch.fnmatch(os.path.basename(path), ex) for ex in excludes):
+            if _excluded(path, excludes):
                 continue
             if os.path.isfile(path):
                 found.add(path)

@@ -1,0 +1,216 @@
+"""Rotation faster than the agent looks, restarts in the middle of rotation, Fluentd pos_files.
+
+Real files, a real `podlog agent` process, a real NDJSON output; every line is counted.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+from tests.conftest import read_ndjson, wait_for
+
+
+def yaml_config(tmp: Path, paths: str, extra: str = "") -> str:
+    """stat_interval stays at its default (1 s): rotations happen between two looks."""
+    return f"""
+sources:
+  - type: tail
+    path: [{paths}]
+    pos_file: {tmp}/pos.json
+    read_from_head: true
+    container_format: none
+    rotate_wait: 1s
+    tag: app
+{extra}
+outputs:
+  - type: file
+    path: {tmp}/out.ndjson
+    buffer: {{flush_interval: 0.05s}}
+"""
+
+
+def numbers(records: list[dict]) -> Counter[str]:
+    """Every 'line <id>' message, by id."""
+    return Counter(r["message"].split()[1] for r in records if r.get("message", "").startswith("line "))
+
+
+def complete(out: Path, expected: set[str]) -> bool:
+    return set(numbers(read_ndjson(out))) >= expected
+
+
+def test_files_created_and_renamed_between_two_looks_are_read(tmp_path: Path, agent_factory) -> None:
+    """`echo >> app.log` then `mv app.log app.log.N` every 0.1 s, 10 times faster than stat_interval:
+    every generation must be opened (the directory's create/move events) and read to its end."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    log.write_bytes(b"line start\n")
+    out = tmp_path / "out.ndjson"
+    agent = agent_factory(yaml_config(tmp_path, str(log))).start()
+    assert wait_for(lambda: complete(out, {"start"}), timeout=30)
+    expected = {"start"}
+    for gen in range(15):
+        for j in range(50):
+            with open(log, "ab") as f:  # like the shell's >>: open, write, close
+                f.write(b"line %d-%d\n" % (gen, j))
+            expected.add(f"{gen}-{j}")
+        time.sleep(0.1)
+        os.rename(log, logs / f"app.log.{gen}")
+    ok = wait_for(lambda: complete(out, expected), timeout=30)
+    assert agent.stop() == 0
+    seen = numbers(read_ndjson(out))
+    assert ok, f"{len(expected - set(seen))} of {len(expected)} lines missing"
+    assert max(seen.values()) == 1
+
+
+def test_glob_not_matching_rotated_names_loses_no_file(tmp_path: Path, agent_factory) -> None:
+    """Kubelet's 0.log -> 0.log.<timestamp>: the glob (app*.log) never sees rotated names, so a file born
+    and renamed between two looks is found only through the directory's events; the followed one that is
+    renamed away is finished from its open descriptor."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    out = tmp_path / "out.ndjson"
+    (logs / "app-start.log").write_bytes(b"line start\n")
+    agent = agent_factory(yaml_config(tmp_path, f"{logs}/app*.log")).start()
+    assert wait_for(lambda: complete(out, {"start"}), timeout=30)
+    writers, per_file, files = 4, 150, 20
+
+    def write(w: int) -> None:
+        path = logs / f"app{w}.log"
+        for n in range(files):
+            with open(path, "ab") as f:
+                for j in range(per_file):
+                    f.write(b"line %d-%d-%d %s\n" % (w, n, j, b"x" * 40))
+                    if j % 50 == 49:
+                        f.flush()
+            os.rename(path, logs / f"app{w}.log.{n}")
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    expected = {f"{w}-{n}-{j}" for w in range(writers) for n in range(files) for j in range(per_file)} | {"start"}
+    ok = wait_for(lambda: complete(out, expected), timeout=30)
+    assert agent.stop() == 0
+    seen = numbers(read_ndjson(out))
+    missing = expected - set(seen)
+    unopened = {m.rsplit("-", 1)[0] for m in missing if all(f"{m.rsplit('-', 1)[0]}-{j}" in missing
+                                                             for j in range(per_file))}
+    assert ok, f"{len(missing)} of {len(expected)} lines missing; {len(unopened)} of {writers * files} files unread"
+    assert max(seen.values()) == 1
+
+
+def fluentd_config(tmp: Path, glob: str, read_from_head: bool = True) -> str:
+    return f"""
+<source>
+  @type tail
+  path {glob}
+  pos_file {tmp}/app.pos
+  read_from_head {str(read_from_head).lower()}
+  tag app
+  <parse>
+    @type none
+  </parse>
+</source>
+<match app>
+  @type file
+  path {tmp}/out.ndjson
+  <buffer>
+    flush_interval 0.1s
+  </buffer>
+</match>
+"""
+
+
+def start_fluentd_syntax(agent_factory, conf: Path):  # type: ignore[no-untyped-def]
+    agent = agent_factory("")
+    agent.config = conf
+    return agent.start()
+
+
+def test_files_rotated_while_the_agent_was_down_are_finished(tmp_path: Path, agent_factory) -> None:
+    """A Fluentd-syntax DaemonSet config killed with SIGKILL again and again while the file is written fast
+    and renamed (to a name its glob does not match): at each start the files that left their path since
+    the last checkpoint are found beside it by identity and read from their checkpoint to their end."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    log.touch()
+    out = tmp_path / "out.ndjson"
+    conf = tmp_path / "fluent.conf"
+    conf.write_text(fluentd_config(tmp_path, f"{logs}/app*.log"))
+    total, rate, rotate_every = 60_000, 10_000, 15_000
+    done = threading.Event()
+
+    def write() -> None:
+        f = open(log, "ab")  # noqa: SIM115
+        for i in range(total):
+            f.write(b"line %d %s\n" % (i, b"y" * (i % 30)))
+            if i % 500 == 499:
+                f.flush()
+                time.sleep(500 / rate)
+            if i % rotate_every == rotate_every - 1:
+                f.close()
+                os.rename(log, logs / f"app.log.{i}")
+                f = open(log, "ab")  # noqa: SIM115
+        f.close()
+        done.set()
+
+    agent = start_fluentd_syntax(agent_factory, conf)
+    assert wait_for(lambda: "following" in (tmp_path / "agent.log").read_text(), timeout=30)
+    threading.Thread(target=write, daemon=True).start()
+    rng = random.Random(3)
+    kills = 0
+    while not done.is_set():
+        time.sleep(rng.uniform(0.8, 1.6))
+        agent.kill()
+        kills += 1
+        agent = start_fluentd_syntax(agent_factory, conf)
+    expected = {str(i) for i in range(total)}
+    ok = wait_for(lambda: complete(out, expected), timeout=40)
+    agent.kill()  # it may have caught up before it was all up; SIGTERM's exit code is tested elsewhere
+    seen = numbers(read_ndjson(out))
+    assert kills >= 4
+    assert ok, f"{len(expected - set(seen))} of {total} lines lost over {kills} kills"
+
+
+def fluentd_pos_line(path: Path, pos: int, ino: int) -> str:
+    """One line exactly as Fluentd's in_tail writes it: path, position, inode ("%s\\t%016x\\t%016x\\n")."""
+    return f"{path}\t{pos:016x}\t{ino:016x}\n"
+
+
+def test_a_genuine_fluentd_pos_file_resumes_where_fluentd_stopped(tmp_path: Path, agent_factory) -> None:
+    """Fluentd read lines 1-2 of 4 of app.log, and unwatched old.log (position ffffffffffffffff, which
+    is no position). With read_from_head false lines 3-4 must come (not be skipped) and old.log is read
+    from its end; with true lines 3-4 only (not the whole file again) and old.log from its head."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "app.log"
+    lines = [b"line %d\n" % i for i in range(1, 5)]
+    log.write_bytes(b"".join(lines))
+    old = logs / "old.log"
+    old.write_bytes(b"line old-1\nline old-2\n")
+    for read_from_head, expected in ((False, ["3", "4"]), (True, ["3", "4", "old-1", "old-2"])):
+        out = tmp_path / "out.ndjson"
+        out.unlink(missing_ok=True)
+        pos = tmp_path / "app.pos"
+        pos.write_text(fluentd_pos_line(log, len(lines[0] + lines[1]), log.stat().st_ino)
+                       + fluentd_pos_line(old, 0xFFFFFFFFFFFFFFFF, old.stat().st_ino))
+        conf = tmp_path / "fluent.conf"
+        conf.write_text(fluentd_config(tmp_path, f"{logs}/*.log", read_from_head))
+        agent = start_fluentd_syntax(agent_factory, conf)
+        done = wait_for(lambda expected=expected: complete(tmp_path / "out.ndjson", set(expected)), timeout=30)
+        assert done, read_from_head
+        assert agent.stop() == 0  # SIGTERM: flushed and checkpointed
+        # each file is one read: had lines 1-2 been read again, they would be in the same batch as 3-4
+        assert sorted(numbers(read_ndjson(out)).elements()) == expected, read_from_head
+        saved = orjson.loads(pos.read_bytes())["files"]
+        assert sorted(e["offset"] for e in saved.values()) == sorted([log.stat().st_size, old.stat().st_size])
