@@ -21,7 +21,7 @@ from podlog.codecs.multiline import build_multiline
 from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input
 from podlog.inputs.tail.checkpoint import Checkpoints, Cursor, Entry
-from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint
+from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint, first_line_id
 from podlog.inputs.tail.identity import PositionPurger, copy_of, next_window, rewritten, same_file
 from podlog.inputs.tail.left import left_behind, renamed_away
 from podlog.inputs.tail.scan import matches, scan, watch_dirs
@@ -339,6 +339,7 @@ class TailInput(Input):
             if entry is not None:  # so the copy, if it shows up, resumes where this file was read to
                 tf.before_truncation = (entry.fp_len, entry.fp, tf.window, tf.start)
             tf.window = b""
+            tf.source = None  # new content, new first line: new ids
             tf.seen, tf.at_eof = None, False  # read again at once: what the last look saw is behind us
             tf.f.pos = 0
             tf.parts, tf.parts_len, tf.start, tf.skipping, tf.split_index = [], 0, 0, False, 0
@@ -565,4 +566,16 @@ class TailInput(Input):
             return
         self.read_records += len(docs)
         assert self._emit is not None
-        self._emit(Batch(tf.tag, docs=docs, ack=ack, source=tf.f.key, offsets=offsets))
+        self._emit(Batch(tf.tag, docs=docs, ack=ack, source=tf.source or self._source(tf), offsets=offsets))
+
+    @staticmethod
+    def _source(tf: TailedFile) -> str:
+        """``dev:inode:first-line-crc``: an inode reused by a later file must not give the same ids."""
+        try:
+            line_id, complete = first_line_id(tf.f.fd)
+        except OSError:
+            return tf.f.key
+        source = f"{tf.f.key}:{line_id}"
+        if complete:
+            tf.source = source
+        return source
