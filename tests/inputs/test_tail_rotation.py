@@ -214,3 +214,46 @@ def test_a_genuine_fluentd_pos_file_resumes_where_fluentd_stopped(tmp_path: Path
         assert sorted(numbers(read_ndjson(out)).elements()) == expected, read_from_head
         saved = orjson.loads(pos.read_bytes())["files"]
         assert sorted(e["offset"] for e in saved.values()) == sorted([log.stat().st_size, old.stat().st_size])
+
+
+def test_more_files_than_descriptors_are_all_read_in_turns(tmp_path: Path) -> None:
+    """Under a hard fd limit below the number of matched files, the agent follows as many as fit, says so
+    (a log line, podlog_input_files_waiting), rotates through the rest, and stays healthy."""
+    import resource
+    import subprocess
+    import sys
+    import urllib.request
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    files, per_file = 200, 20
+    for n in range(files):
+        (logs / f"c{n:03d}.log").write_bytes(b"".join(b"line %d-%d\n" % (n, j) for j in range(per_file)))
+    out = tmp_path / "out.ndjson"
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(yaml_config(tmp_path, f"{logs}/*.log", "    stat_interval: 0.2s").replace(
+        "sources:", "agent: {http_listen: '127.0.0.1:0'}\nsources:", 1))
+
+    def limit_fds() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))
+
+    log = tmp_path / "agent.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "podlog", "agent", "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                                stderr=err, preexec_fn=limit_fds)
+    try:
+        expected = {f"{n}-{j}" for n in range(files) for j in range(per_file)}
+        ok = wait_for(lambda: complete(out, expected), timeout=60)
+        text = log.read_text()
+        assert ok, f"{len(expected - set(numbers(read_ndjson(out))))} of {len(expected)} lines missing"
+        assert "no file descriptor left for" in text
+        port = int(text.split("/status on ", 1)[1].split(":", 1)[1].split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            assert r.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            assert b'podlog_input_files_waiting{input="tail.0",reason="fds"}' in r.read()
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    seen = numbers(read_ndjson(out))
+    assert max(seen.values()) == 1

@@ -59,6 +59,16 @@ class Followed:
         st = os.fstat(fd)
         return cls(path, fd, st.st_dev, st.st_ino)
 
+    @classmethod
+    def try_open(cls, path: str) -> Followed | OSError:
+        """Like ``open``, but says why a file could not be opened (no descriptor left, permissions)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            return exc
+        st = os.fstat(fd)
+        return cls(path, fd, st.st_dev, st.st_ino)
+
     @property
     def key(self) -> str:
         return f"{self.dev}:{self.ino}"

@@ -9,6 +9,7 @@ acknowledged the records before it.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -21,6 +22,7 @@ from podlog.codecs.multiline import build_multiline
 from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input
 from podlog.inputs.tail.checkpoint import Checkpoints, Cursor, Entry
+from podlog.inputs.tail.fds import Waiting, fd_budget, raise_fd_limit
 from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint, first_line_id
 from podlog.inputs.tail.identity import PositionPurger, copy_of, next_window, rewritten, same_file
 from podlog.inputs.tail.left import left_behind, renamed_away
@@ -96,6 +98,9 @@ class TailInput(Input):
         self._finished = False
         self._rescan_soon = False  # a followed path went away: look for its successor at the next tick
         self._purger = PositionPurger(2 * o.refresh_interval + o.rotate_wait)
+        self._waiting = Waiting()  # matched files not followed now: out of descriptors, or unreadable
+        self._budget = 1 << 20     # files this input may hold open (set from the fd limit at run)
+        self._died = False
         self.read_bytes = 0
         self.read_records = 0
 
@@ -117,8 +122,9 @@ class TailInput(Input):
 
     def run(self, emit: Emit) -> None:
         self._emit = emit
+        self._budget = fd_budget(raise_fd_limit())
         self._watcher = Watcher(self.options.inotify)
-        self._thread = threading.Thread(target=self._loop, name=f"tail:{self.options.tag}", daemon=True)
+        self._thread = threading.Thread(target=self._guarded_loop, name=f"tail:{self.options.tag}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -130,6 +136,13 @@ class TailInput(Input):
 
     def finished(self) -> bool:
         return self._finished
+
+    def healthy(self) -> bool:
+        return not self._died
+
+    def files_waiting(self) -> dict[str, int]:
+        """Matched files not followed now, by reason (for the podlog_input_files_waiting metric)."""
+        return {reason: self._waiting.count(reason) for reason in ("fds", "unreadable")}
 
     def commit(self) -> None:
         self.checkpoints.save()
@@ -146,6 +159,15 @@ class TailInput(Input):
 
     # --- the loop --------------------------------------------------------------------
 
+    def _guarded_loop(self) -> None:
+        """A bug must not leave a live agent that reads nothing: it is logged and /healthz fails."""
+        try:
+            self._loop()
+        except Exception:
+            self._died = True
+            log.exception("the tail thread of %s stopped on an unexpected error; /healthz now fails",
+                          self.options.tag)
+
     def _loop(self) -> None:
         o = self.options
         watcher = self._watcher
@@ -153,6 +175,7 @@ class TailInput(Input):
         for d in watch_dirs(o.path):
             watcher.watch_dir(d)
         self._rescan(startup=True)
+        self._rescan_soon = bool(self._waiting.paths)  # files wait: they are retried every stat_interval
         self.checkpoints.save()  # at once: an agent restarted every few seconds must still move forward
         next_scan = time.monotonic() + o.refresh_interval
         next_check = 0.0
@@ -166,7 +189,8 @@ class TailInput(Input):
             if activity.rescan or now >= next_scan or (self._rescan_soon and now >= next_check):
                 self._rescan(startup=False)
                 # until a successor shows up (or the old file is done), keep looking at every tick
-                self._rescan_soon = any(t.f.path not in self.active for t in self.draining)
+                self._rescan_soon = bool(self._waiting.paths) or any(
+                    t.f.path not in self.active for t in self.draining)
                 next_scan = now + o.refresh_interval
             check_all = now >= next_check or not watcher.available
             if check_all:
@@ -201,11 +225,13 @@ class TailInput(Input):
 
     def _rescan(self, startup: bool) -> None:
         paths = scan(self.options.path, self.options.exclude_path)
-        for path in paths:
+        self._waiting.keep_only(set(paths))
+        if self._waiting.count("fds"):
+            self._make_room(time.monotonic())
+        for path in self._opening_order([p for p in paths if p not in self.active]):
             # A path whose old file is still draining may name a new file already (rename, then create):
             # _add tells them apart by identity.
-            if path not in self.active:
-                self._add(path, startup)
+            self._add(path, startup)
         followed = {t.f.key for t in (*self.active.values(), *self.draining)}
         if startup:
             self._finish_left_behind()
@@ -266,10 +292,50 @@ class TailInput(Input):
             tag = tag.replace("*", path.strip("/").replace("/", "."))
         return tag
 
+    def _open_files(self) -> int:
+        return len(self.active) + sum(1 for t in self.draining if t.f.fd >= 0)
+
+    def _opening_order(self, paths: list[str]) -> list[str]:
+        """Short of descriptors, files with unread bytes go first, least recently modified first."""
+        if not self._waiting.count("fds"):
+            return paths
+
+        def unread_then_age(path: str) -> tuple[bool, float]:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return True, 0.0
+            entry = self.checkpoints.entries.get(f"{st.st_dev}:{st.st_ino}")
+            return (entry is not None and entry.offset >= st.st_size), st.st_mtime
+        return sorted(paths, key=unread_then_age)
+
+    def _make_room(self, now: float) -> None:
+        """Files read to their end, acknowledged and quiet give their descriptor to waiting ones; their
+        position stays, and they are opened again in turn (rotation through more files than fit)."""
+        wanted = self._waiting.count("fds") - (self._budget - self._open_files())
+        for path, tf in list(self.active.items()):
+            if wanted <= 0:
+                break
+            held = tf.codec is not None and tf.codec.held_from() is not None
+            if (tf.at_eof and not tf.parts and not held and tf.cursor.in_flight == 0
+                    and now - tf.last_data >= self.options.stat_interval):
+                del self.active[path]
+                if self._watcher is not None:
+                    self._watcher.unwatch_file(tf.realpath)
+                tf.f.close()
+                self._waiting.add(path, None)
+                wanted -= 1
+
     def _add(self, path: str, startup: bool) -> TailedFile | None:
-        f = Followed.open(path)
-        if f is None:
+        if self._open_files() >= self._budget:
+            self._waiting.add(path, None)
             return None
+        f = Followed.try_open(path)
+        if isinstance(f, OSError):
+            if f.errno != errno.ENOENT:
+                self._waiting.add(path, f)
+            return None
+        self._waiting.opened(path)
         if any(t.f.key == f.key for t in (*self.active.values(), *self.draining)):
             f.close()  # a rotated file we already follow, seen again under its new name
             return None
