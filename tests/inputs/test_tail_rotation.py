@@ -257,3 +257,50 @@ def test_more_files_than_descriptors_are_all_read_in_turns(tmp_path: Path) -> No
         assert proc.wait(30) == 0
     seen = numbers(read_ndjson(out))
     assert max(seen.values()) == 1
+
+
+def _without_dac_override() -> None:
+    """In the child: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, so even root
+    (as the tests often run) is refused a mode 000 file, as the agent's user would be."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_an_unreadable_file_is_logged_counted_and_retried_soon(tmp_path: Path) -> None:
+    """A file in mode 000 is named once in the log and counted; once its mode is fixed it is read within
+    seconds, not at the next rescan (refresh_interval, 60 s here)."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "ok.log").write_bytes(b"line ok\n")
+    locked = logs / "locked.log"
+    locked.write_bytes(b"line locked-1\nline locked-2\n")
+    locked.chmod(0)
+    out = tmp_path / "out.ndjson"
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(yaml_config(tmp_path, f"{logs}/*.log", "    refresh_interval: 60s").replace(
+        "sources:", "agent: {http_listen: '127.0.0.1:0'}\nsources:", 1))
+    log = tmp_path / "agent.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "podlog", "agent", "-c", str(cfg)], stdout=subprocess.DEVNULL,
+                                stderr=err, preexec_fn=_without_dac_override)
+    try:
+        assert wait_for(lambda: complete(out, {"ok"}), timeout=30)
+        assert wait_for(lambda: "cannot open" in log.read_text(), timeout=10)
+        text = log.read_text()
+        port = int(text.split("/status on ", 1)[1].split(":", 1)[1].split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            assert b'podlog_input_files_waiting{input="tail.0",reason="unreadable"} 1.0' in r.read()
+        locked.chmod(0o644)
+        assert wait_for(lambda: complete(out, {"locked-1", "locked-2"}), timeout=10), "waited for the rescan"
+        assert log.read_text().count(f"cannot open {locked}") == 1  # retried every second, logged once
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
