@@ -174,10 +174,12 @@ class Engine:
         """Live state of sources, outputs and the loss ledger (for /status, /metrics, ``podlog status``)."""
         inputs = [{"name": name, "type": plugin.name, "records": getattr(plugin, "read_records", 0),
                    "bytes": getattr(plugin, "read_bytes", 0), "lag": _lag(plugin),
+                   "files_waiting": getattr(plugin, "files_waiting", dict)(),
                    **({"connections": plugin.connections, "refused": dict(plugin.stats)}  # push inputs
                       if hasattr(plugin, "stats") else {})}
                   for plugin, _, name in self.inputs]
-        return {"alive": time.monotonic() - self.last_tick < 5.0, "started": self.started,
+        alive = time.monotonic() - self.last_tick < 5.0 and all(p.healthy() for p, _, _ in self.inputs)
+        return {"alive": alive, "started": self.started,
                 "stopping": self.stopping, "inputs": inputs, "outputs": [r.status() for r in self.runners],
                 "ledger": self.ledger.snapshot()}
 

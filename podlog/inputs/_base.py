@@ -22,6 +22,10 @@ class Input(Plugin):
         """Start producing batches (on its own threads) until ``stop``."""
         raise NotImplementedError
 
+    def healthy(self) -> bool:
+        """False once a worker thread died: /healthz fails, so the kubelet restarts the agent."""
+        return True
+
     def finished(self) -> bool:
         """True when a bounded input (``exit_on_eof``) has read everything."""
         return False

@@ -72,12 +72,18 @@ def _inputs(inputs: list[dict[str, Any]]) -> Iterator[Metric]:
     read = CounterMetricFamily("podlog_input_bytes", "Bytes read by an input.", labels=["input"])
     lag = GaugeMetricFamily("podlog_input_file_lag_bytes", "Bytes of a followed file not yet acknowledged.",
                             labels=["input", "path"])
+    waiting = GaugeMetricFamily("podlog_input_files_waiting", "Matched files not followed now: no file "
+                                "descriptor left (fds, followed in turns) or not readable (unreadable, retried).",
+                                labels=["input", "reason"])
     for i in inputs:
         read.add_metric([i["name"]], float(i.get("bytes", 0)))
+        for reason, n in i.get("files_waiting", {}).items():
+            waiting.add_metric([i["name"], reason], float(n))
         for path, n in i.get("lag", {}).items():
             lag.add_metric([i["name"], path], float(n))
     yield read
     yield lag
+    yield waiting
     yield from _push_inputs(inputs)
 
 

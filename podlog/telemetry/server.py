@@ -14,8 +14,10 @@ the agent free of a web framework.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
@@ -36,10 +38,22 @@ class Monitored(Protocol):
     def metrics(self) -> Any: ...
 
 
+class _Server(ThreadingHTTPServer):
+    def get_request(self) -> Any:
+        """Out of descriptors, accept fails while the listening socket stays readable: without a pause the
+        serving thread would spin at 100% CPU until a descriptor frees."""
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                time.sleep(0.1)
+            raise
+
+
 class StatusServer:
     def __init__(self, engine: Monitored, host: str, port: int) -> None:
         self.engine = engine
-        self.httpd = ThreadingHTTPServer((host, port), _handler(engine))
+        self.httpd = _Server((host, port), _handler(engine))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http-status", daemon=True)

@@ -7,8 +7,9 @@ atomically (temp file, fsync, rename), so a kill -9 leaves either the old or
 the new version, never a mix. A corrupt file is moved aside with a warning
 and the agent starts safely (from the head: duplicates, not loss).
 
-Fluentd's text pos_file (``path<TAB>inode-hex<TAB>offset-hex``) is read too,
-so a migrating user does not re-ship or skip what Fluentd already handled.
+Fluentd's text pos_file (``path<TAB>position-hex<TAB>inode-hex``, position
+``ffffffffffffffff`` for a file it stopped watching) is read too, so a migrating
+user does not re-ship or skip what Fluentd already handled.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import orjson
 __all__ = ["Checkpoints", "Cursor", "Entry"]
 
 log = logging.getLogger("podlog.tail")
+UNWATCHED = 0xFFFFFFFFFFFFFFFF  # Fluentd's position of a file it no longer watches
 
 
 @dataclass
@@ -83,14 +85,16 @@ class Checkpoints:
         self._aside = None
 
     def _parse_fluentd(self, raw: bytes) -> dict[str, Entry]:
+        """Fluentd's in_tail lines are ``"%s\\t%016x\\t%016x\\n" % [path, pos, inode]``; an unwatched file's
+        position is all ones (no position: the file is treated as never read)."""
         for number, line in enumerate(raw.decode().splitlines(), 1):
             if not line.strip():
                 continue
             parts = line.split("\t")
             if len(parts) != 3:
-                raise ValueError(f"line {number} is neither JSON nor Fluentd's path/inode/offset")
-            path, inode, offset = parts[0], int(parts[1], 16), int(parts[2], 16)
-            if inode != 0xFFFFFFFFFFFFFFFF:  # Fluentd's marker for unwatched files
+                raise ValueError(f"line {number} is neither JSON nor Fluentd's path/position/inode")
+            path, offset, inode = parts[0], int(parts[1], 16), int(parts[2], 16)
+            if offset != UNWATCHED:
                 self._fluentd[(path, inode)] = offset
         log.info("imported %d positions from a Fluentd pos_file", len(self._fluentd))
         return {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import zlib
 
-__all__ = ["FINGERPRINT_BYTES", "Followed", "fingerprint"]
+__all__ = ["FINGERPRINT_BYTES", "Followed", "fingerprint", "first_line_id"]
 
 FINGERPRINT_BYTES = 256
 
@@ -17,6 +17,20 @@ def fingerprint(fd: int, length: int = FINGERPRINT_BYTES) -> tuple[int, int]:
     """(bytes hashed, crc32) of the file's first bytes: tells a reused inode from the file we knew."""
     head = os.pread(fd, length, 0)
     return len(head), zlib.crc32(head)
+
+
+def first_line_id(fd: int) -> tuple[str, bool]:
+    """(crc32 of the file's first line (up to FINGERPRINT_BYTES), whether that line is complete).
+
+    Told apart by this, two files that had the same inode (one deleted, the next given its inode) give
+    their records different Elasticsearch ids; and it never changes while the file is appended to, so the
+    same file read again (positions lost, replay) gives the same ids.
+    """
+    head = os.pread(fd, FINGERPRINT_BYTES, 0)
+    nl = head.find(b"\n")
+    if nl >= 0:
+        head = head[: nl + 1]
+    return f"{zlib.crc32(head):08x}", nl >= 0 or len(head) == FINGERPRINT_BYTES
 
 
 class Followed:
@@ -42,6 +56,16 @@ class Followed:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError:
             return None
+        st = os.fstat(fd)
+        return cls(path, fd, st.st_dev, st.st_ino)
+
+    @classmethod
+    def try_open(cls, path: str) -> Followed | OSError:
+        """Like ``open``, but says why a file could not be opened (no descriptor left, permissions)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            return exc
         st = os.fstat(fd)
         return cls(path, fd, st.st_dev, st.st_ino)
 

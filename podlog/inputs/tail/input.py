@@ -9,6 +9,7 @@ acknowledged the records before it.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -21,9 +22,11 @@ from podlog.codecs.multiline import build_multiline
 from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input
 from podlog.inputs.tail.checkpoint import Checkpoints, Cursor, Entry
-from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint
+from podlog.inputs.tail.fds import Waiting, fd_budget, raise_fd_limit
+from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint, first_line_id
 from podlog.inputs.tail.identity import PositionPurger, copy_of, next_window, rewritten, same_file
-from podlog.inputs.tail.scan import scan, watch_dirs
+from podlog.inputs.tail.left import left_behind, renamed_away
+from podlog.inputs.tail.scan import matches, scan, watch_dirs
 from podlog.inputs.tail.tailed import TailedFile
 from podlog.inputs.tail.watch import Watcher
 
@@ -96,6 +99,9 @@ class TailInput(Input):
         self._finished = False
         self._rescan_soon = False  # a followed path went away: look for its successor at the next tick
         self._purger = PositionPurger(2 * o.refresh_interval + o.rotate_wait)
+        self._waiting = Waiting()  # matched files not followed now: out of descriptors, or unreadable
+        self._budget = 1 << 20     # files this input may hold open (set from the fd limit at run)
+        self._died = False
         self.read_bytes = 0
         self.read_records = 0
 
@@ -117,8 +123,9 @@ class TailInput(Input):
 
     def run(self, emit: Emit) -> None:
         self._emit = emit
+        self._budget = fd_budget(raise_fd_limit())
         self._watcher = Watcher(self.options.inotify)
-        self._thread = threading.Thread(target=self._loop, name=f"tail:{self.options.tag}", daemon=True)
+        self._thread = threading.Thread(target=self._guarded_loop, name=f"tail:{self.options.tag}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -130,6 +137,13 @@ class TailInput(Input):
 
     def finished(self) -> bool:
         return self._finished
+
+    def healthy(self) -> bool:
+        return not self._died
+
+    def files_waiting(self) -> dict[str, int]:
+        """Matched files not followed now, by reason (for the podlog_input_files_waiting metric)."""
+        return {reason: self._waiting.count(reason) for reason in ("fds", "unreadable")}
 
     def commit(self) -> None:
         self.checkpoints.save()
@@ -146,6 +160,15 @@ class TailInput(Input):
 
     # --- the loop --------------------------------------------------------------------
 
+    def _guarded_loop(self) -> None:
+        """A bug must not leave a live agent that reads nothing: it is logged and /healthz fails."""
+        try:
+            self._loop()
+        except Exception:
+            self._died = True
+            log.exception("the tail thread of %s stopped on an unexpected error; /healthz now fails",
+                          self.options.tag)
+
     def _loop(self) -> None:
         o = self.options
         watcher = self._watcher
@@ -153,6 +176,8 @@ class TailInput(Input):
         for d in watch_dirs(o.path):
             watcher.watch_dir(d)
         self._rescan(startup=True)
+        self._rescan_soon = bool(self._waiting.paths)  # files wait: they are retried every stat_interval
+        self.checkpoints.save()  # at once: an agent restarted every few seconds must still move forward
         next_scan = time.monotonic() + o.refresh_interval
         next_check = 0.0
         next_save = time.monotonic() + o.checkpoint_interval
@@ -160,10 +185,13 @@ class TailInput(Input):
         while not self._stop.is_set():
             activity = watcher.wait(0 if busy else min(o.stat_interval, o.checkpoint_interval))
             now = time.monotonic()
+            if activity.names:
+                self._follow_renamed(activity.names, now)
             if activity.rescan or now >= next_scan or (self._rescan_soon and now >= next_check):
                 self._rescan(startup=False)
                 # until a successor shows up (or the old file is done), keep looking at every tick
-                self._rescan_soon = any(t.f.path not in self.active for t in self.draining)
+                self._rescan_soon = bool(self._waiting.paths) or any(
+                    t.f.path not in self.active for t in self.draining)
                 next_scan = now + o.refresh_interval
             check_all = now >= next_check or not watcher.available
             if check_all:
@@ -181,7 +209,7 @@ class TailInput(Input):
         """Read and check files; True if some file still has unread data."""
         busy = False
         for path, tf in list(self.active.items()):
-            hinted = tf.realpath in changed
+            hinted = tf.realpath in changed or path in changed
             if check_all and not hinted and tf.at_eof and self._unchanged(path, tf):
                 self._timers(tf, now)  # an idle file costs one stat per stat_interval
                 continue
@@ -198,14 +226,65 @@ class TailInput(Input):
 
     def _rescan(self, startup: bool) -> None:
         paths = scan(self.options.path, self.options.exclude_path)
-        for path in paths:
+        self._waiting.keep_only(set(paths))
+        if self._waiting.count("fds"):
+            self._make_room(time.monotonic())
+        for path in self._opening_order([p for p in paths if p not in self.active]):
             # A path whose old file is still draining may name a new file already (rename, then create):
             # _add tells them apart by identity.
-            if path not in self.active:
-                self._add(path, startup)
+            self._add(path, startup)
         followed = {t.f.key for t in (*self.active.values(), *self.draining)}
+        if startup:
+            self._finish_left_behind()
+            followed = {t.f.key for t in (*self.active.values(), *self.draining)}
         others = [p for p in paths if p not in self.active]  # the followed ones' identities are known: no stat
         self._purger.purge(self.checkpoints, followed, others, time.monotonic())
+
+    def _follow_renamed(self, names: list[tuple[str, ...]], now: float) -> None:
+        """Files renamed to names no glob matches before we read them (or before we looked at all):
+        opened under their new name and read to their end, like a followed file that rotated."""
+        o = self.options
+        by_real = {tf.realpath: path for path, tf in self.active.items()}
+
+        def origin_of(path: str) -> str | None:
+            return path if matches(path, o.path, o.exclude_path) else by_real.get(path)
+
+        for path, origin in renamed_away(names, origin_of, lambda p: matches(p, o.path, o.exclude_path)).items():
+            self._adopt(path, origin, now, known_only=False)
+
+    def _finish_left_behind(self) -> None:
+        """At start: files that left their checkpointed path while we were down are read to their end."""
+        followed = {t.f.key for t in (*self.active.values(), *self.draining)}
+        for path, origin in left_behind(self.checkpoints.entries, followed):
+            self._adopt(path, origin, time.monotonic(), known_only=True)
+
+    def _adopt(self, path: str, origin: str, now: float, known_only: bool) -> None:
+        """Read a file that left ``origin`` (now at ``path``) from its position, or its head if it was
+        never seen, to its end; it then drains like any rotated file. ``known_only``: only if its saved
+        position is its own (same first bytes), and only if something is left to read."""
+        f = Followed.open(path)
+        if f is None:
+            return
+        if any(t.f.key == f.key for t in (*self.active.values(), *self.draining)):
+            f.close()  # already followed: it rotated under our eyes and drains already
+            return
+        size = f.size()
+        fp_len, fp = fingerprint(f.fd)
+        entry = self.checkpoints.lookup(f.key, origin, f.ino)
+        if entry is not None and same_file(f, entry, size):
+            f.pos = entry.offset
+        elif known_only:
+            f.close()
+            return
+        if known_only and f.pos >= size:
+            f.close()  # read to its end before it left: its position is purged in time
+            return
+        f.path = origin  # its tag and metadata are those of the path it was written under
+        self.checkpoints.set(f.key, Entry(origin, f.pos, fp_len, fp))
+        tf = TailedFile(f, self.tag_for(origin), None, Cursor(self.checkpoints, f.key, f.pos))
+        tf.left_at = now
+        self.draining.append(tf)
+        log.info("%s left %s before it was read to its end: reading it from offset %d", path, origin, f.pos)
 
     def tag_for(self, path: str) -> str:
         """The tag of a file's records: ``*`` in the tag becomes the path with ``/`` as dots."""
@@ -214,10 +293,50 @@ class TailInput(Input):
             tag = tag.replace("*", path.strip("/").replace("/", "."))
         return tag
 
+    def _open_files(self) -> int:
+        return len(self.active) + sum(1 for t in self.draining if t.f.fd >= 0)
+
+    def _opening_order(self, paths: list[str]) -> list[str]:
+        """Short of descriptors, files with unread bytes go first, least recently modified first."""
+        if not self._waiting.count("fds"):
+            return paths
+
+        def unread_then_age(path: str) -> tuple[bool, float]:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return True, 0.0
+            entry = self.checkpoints.entries.get(f"{st.st_dev}:{st.st_ino}")
+            return (entry is not None and entry.offset >= st.st_size), st.st_mtime
+        return sorted(paths, key=unread_then_age)
+
+    def _make_room(self, now: float) -> None:
+        """Files read to their end, acknowledged and quiet give their descriptor to waiting ones; their
+        position stays, and they are opened again in turn (rotation through more files than fit)."""
+        wanted = self._waiting.count("fds") - (self._budget - self._open_files())
+        for path, tf in list(self.active.items()):
+            if wanted <= 0:
+                break
+            held = tf.codec is not None and tf.codec.held_from() is not None
+            if (tf.at_eof and not tf.parts and not held and tf.cursor.in_flight == 0
+                    and now - tf.last_data >= self.options.stat_interval):
+                del self.active[path]
+                if self._watcher is not None:
+                    self._watcher.unwatch_file(tf.realpath)
+                tf.f.close()
+                self._waiting.add(path, None)
+                wanted -= 1
+
     def _add(self, path: str, startup: bool) -> TailedFile | None:
-        f = Followed.open(path)
-        if f is None:
+        if self._open_files() >= self._budget:
+            self._waiting.add(path, None)
             return None
+        f = Followed.try_open(path)
+        if isinstance(f, OSError):
+            if f.errno != errno.ENOENT:
+                self._waiting.add(path, f)
+            return None
+        self._waiting.opened(path)
         if any(t.f.key == f.key for t in (*self.active.values(), *self.draining)):
             f.close()  # a rotated file we already follow, seen again under its new name
             return None
@@ -289,6 +408,8 @@ class TailInput(Input):
             log.info("%s %s: finishing the old file", path, "rotated" if state == "moved" else "removed")
             self._rescan_soon = True  # removed often means renamed, the new file a moment away
             del self.active[path]
+            if self._watcher is not None:  # a draining file is read every turn; its path's watch is the successor's
+                self._watcher.unwatch_file(tf.realpath)
             tf.left_at = now
             self.draining.append(tf)
             if state == "moved":
@@ -304,6 +425,7 @@ class TailInput(Input):
             if entry is not None:  # so the copy, if it shows up, resumes where this file was read to
                 tf.before_truncation = (entry.fp_len, entry.fp, tf.window, tf.start)
             tf.window = b""
+            tf.source = None  # new content, new first line: new ids
             tf.seen, tf.at_eof = None, False  # read again at once: what the last look saw is behind us
             tf.f.pos = 0
             tf.parts, tf.parts_len, tf.start, tf.skipping, tf.split_index = [], 0, 0, False, 0
@@ -327,8 +449,6 @@ class TailInput(Input):
         if tf.f.fd >= 0 and tf.at_eof and tf.left_at is not None and now - tf.left_at >= self.options.rotate_wait:
             self._flush_partial_line(tf)
             self._flush_codec(tf)
-            if self._watcher is not None:
-                self._watcher.unwatch_file(tf.realpath)
             tf.deleted = os.fstat(tf.f.fd).st_nlink == 0
             tf.f.close()
         if tf.f.fd < 0 and tf.cursor.in_flight == 0:
@@ -537,4 +657,16 @@ class TailInput(Input):
             return
         self.read_records += len(docs)
         assert self._emit is not None
-        self._emit(Batch(tf.tag, docs=docs, ack=ack, source=tf.f.key, offsets=offsets))
+        self._emit(Batch(tf.tag, docs=docs, ack=ack, source=tf.source or self._source(tf), offsets=offsets))
+
+    @staticmethod
+    def _source(tf: TailedFile) -> str:
+        """``dev:inode:first-line-crc``: an inode reused by a later file must not give the same ids."""
+        try:
+            line_id, complete = first_line_id(tf.f.fd)
+        except OSError:
+            return tf.f.key
+        source = f"{tf.f.key}:{line_id}"
+        if complete:
+            tf.source = source
+        return source

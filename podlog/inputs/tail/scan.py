@@ -7,7 +7,16 @@ import glob
 import os
 import time
 
-__all__ = ["expand_time", "scan", "watch_dirs"]
+__all__ = ["expand_time", "matches", "scan", "watch_dirs"]
+
+
+def _excluded(path: str, excludes: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, ex) or fnmatch.fnmatch(os.path.basename(path), ex) for ex in excludes)
+
+
+def matches(path: str, patterns: list[str], excludes: list[str], now: float | None = None) -> bool:
+    """Whether a path a directory event named is one ``scan`` would find (without a stat: it may be gone)."""
+    return any(fnmatch.fnmatch(path, expand_time(p, now)) for p in patterns) and not _excluded(path, excludes)
 
 
 def expand_time(pattern: str, now: float | None = None) -> str:
@@ -22,7 +31,7 @@ def scan(patterns: list[str], excludes: list[str], now: float | None = None) -> 
     for pattern in patterns:
         pattern = expand_time(pattern, now)
         for path in glob.glob(pattern, recursive="**" in pattern):
-            if any(fnmatch.fnmatch(path, ex) or fnmatch.fnmatch(os.path.basename(path), ex) for ex in excludes):
+            if _excluded(path, excludes):
                 continue
             if os.path.isfile(path):
                 found.add(path)

@@ -32,5 +32,6 @@ class TailedFile:
         self.deleted = False
         self.seen: tuple[int, int, int, int] | None = None  # (dev, ino, size, mtime_ns) at the last look
         self.window = b""                 # the last bytes consumed (up to ``start``): recognises copies
+        self.source: str | None = None    # its records' source (ids): dev:inode and its first line's crc
         self.before_truncation: tuple[int, int, bytes, int] | None = None  # (fp_len, fp, window, start)
         self.fragments_since: dict[int, float] = {}  # a held CRI/docker fragment's offset -> when first seen held

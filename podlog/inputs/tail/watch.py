@@ -21,6 +21,9 @@ log = logging.getLogger("podlog.tail")
 class Activity:
     files: set[str] = field(default_factory=set)   # realpaths with events
     rescan: bool = False                            # a watched directory changed
+    # names that came or went in a watched directory, in order: ("new", path) for a create or a move
+    # in, ("moved", old path, new path) for a rename within watched directories, ("gone", path)
+    names: list[tuple[str, ...]] = field(default_factory=list)
 
 
 class Watcher:
@@ -87,9 +90,12 @@ class Watcher:
 
             time.sleep(timeout)
             return activity
+        moved_from: dict[int, str] = {}  # cookie -> old path, until its MOVED_TO
         for event in self._ino.read(timeout=int(timeout * 1000), read_delay=None):
             path = self._wd_file.get(event.wd)
-            if path is not None:
+            if event.mask & self._flags.Q_OVERFLOW:  # events were lost: look at everything
+                activity.rescan = True
+            elif path is not None:
                 activity.files.add(path)
                 if event.mask & (self._flags.IGNORED | self._flags.DELETE_SELF):
                     self._wd_file.pop(event.wd, None)
@@ -98,7 +104,26 @@ class Watcher:
                 activity.rescan = True
                 if event.mask & self._flags.IGNORED:
                     self._dir_wd.pop(self._wd_dir.pop(event.wd), None)
+                elif event.name:
+                    self._named(activity, os.path.join(self._wd_dir[event.wd], event.name), event, moved_from)
+        activity.names.extend(("gone", p) for p in moved_from.values())  # moved out of watched directories
         return activity
+
+    def _named(self, activity: Activity, path: str, event: object, moved_from: dict[int, str]) -> None:
+        """A name changed in a watched directory: the file it named (if followed) must be looked at now,
+        and a file born and renamed between two looks is still found through its moves."""
+        f = self._flags
+        mask, cookie = event.mask, event.cookie  # type: ignore[attr-defined]
+        activity.files.add(path)
+        if mask & f.MOVED_FROM:
+            moved_from[cookie] = path
+        elif mask & f.MOVED_TO:
+            old = moved_from.pop(cookie, None)
+            activity.names.append(("new", path) if old is None else ("moved", old, path))
+        elif mask & f.CREATE:
+            activity.names.append(("new", path))
+        else:
+            activity.names.append(("gone", path))
 
     def close(self) -> None:
         if self._ino is not None:

@@ -35,7 +35,9 @@ def doc_id(source: str, offset: int, timestamp: bytes | None) -> str:
     The record's own timestamp is mixed in so that a new file that reuses a
     deleted file's inode (common after rotation) does not collide with
     documents already indexed from the old one: a collision would be answered
-    409 and the new line silently taken for a duplicate.
+    409 and the new line silently taken for a duplicate. The tail's source
+    (``dev:inode:crc of the first line``) tells such files apart even when
+    their lines carry the same timestamps.
     """
     key = f"{source}:{offset}:".encode() + (timestamp or b"")
     digest = hashlib.blake2b(key, digest_size=15).digest()
