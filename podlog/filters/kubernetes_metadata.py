@@ -37,6 +37,7 @@ import orjson
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
 from podlog.filters._base import Filter
+from podlog.k8s.options import ApiOptions
 from podlog.k8s.paths import metadata_from_path
 
 __all__ = ["KubernetesMetadataFilter"]
@@ -60,22 +61,12 @@ class KubernetesMetadataFilter(Filter):
 
     name: ClassVar[str] = "kubernetes_metadata"
 
-    class Options(Options):
+    class Options(ApiOptions):
         tag_to_kubernetes_name_regexp = Option(
             "str", _TAG_NAME, doc="Regex over the tag with groups pod_name, namespace, container_name, docker_id.")
         path_key = Option("str", "", doc="podlog extension: take the names from this field (a file path) "
                           "when the tag does not match.")
         overwrite = Option("bool", False, doc="Replace a kubernetes field the record already has.")
-        kubernetes_url = Option("str", "", doc="The API server (a trailing /api is accepted, as Fluentd writes "
-                                "it). Default: in a pod its ServiceAccount and KUBERNETES_SERVICE_HOST/PORT, "
-                                "else the current context of $KUBECONFIG or ~/.kube/config.")
-        bearer_token_file = Option("str", "", doc="Token file, re-read when it is rotated (default in a pod: the "
-                                   "ServiceAccount token).")
-        ca_file = Option("str", "", doc="CA bundle of the API server (default in a pod: the ServiceAccount CA).")
-        client_cert = Option("str", "", doc="Client certificate file (PEM).")
-        client_key = Option("str", "", doc="Client key file (PEM).")
-        verify_ssl = Option("bool", True, doc="Verify the API server's certificate.")
-        kubeconfig = Option("str", "", doc="podlog extension: a kubeconfig to use outside the cluster.")
         api = Option("bool", True, doc="podlog extension: false keeps to the file name (no API access at all).")
         node_name = Option("str", "", doc="podlog extension: watch only this node's pods. Default: $NODE_NAME or "
                            "$K8S_NODE_NAME (set from the downward API spec.nodeName); without either, every "

@@ -33,6 +33,7 @@ from podlog.batch import Ack, Batch
 from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input
 from podlog.k8s.events import Seen, event_key, gap_record, normalise, record_id
+from podlog.k8s.options import ApiOptions, api_config
 
 __all__ = ["KubernetesEventsInput"]
 
@@ -89,20 +90,12 @@ class KubernetesEventsInput(Input):
 
     name = "kubernetes_events"
 
-    class Options(Input.Options):
+    class Options(Input.Options, ApiOptions):
         tag = Option("str", "kubernetes.events", doc="Tag of the event records.")
         api = Option("str", "events.k8s.io/v1", doc="Which Event API to read; both give the same records.",
                      choices=("events.k8s.io/v1", "v1"))
         namespace = Option("str", "", doc="Only this namespace's events (empty: the whole cluster).")
         field_selector = Option("str", "", doc="A field selector, e.g. type!=Normal (the API filters).")
-        kubernetes_url = Option("str", "", doc="The API server. Default: in-cluster, else the kubeconfig.")
-        bearer_token_file = Option("str", "", doc="Token file, re-read when rotated (default in a pod: the "
-                                   "ServiceAccount token).")
-        ca_file = Option("str", "", doc="CA bundle of the API server (default in a pod: the ServiceAccount CA).")
-        client_cert = Option("str", "", doc="Client certificate file (PEM).")
-        client_key = Option("str", "", doc="Client key file (PEM).")
-        verify_ssl = Option("bool", True, doc="Verify the API server's certificate.")
-        kubeconfig = Option("str", "", doc="A kubeconfig to use outside the cluster.")
         state_file = Option("str", "", doc="Where the acknowledged resume point is kept (resourceVersion and "
                             "the events already emitted). Empty: kept only in the Lease (leader_election), or "
                             "nowhere.")
@@ -153,12 +146,7 @@ class KubernetesEventsInput(Input):
 
     def _api_config(self) -> Any:
         if self._config is None:
-            from podlog.k8s.config import resolve
-
-            o = self.options
-            self._config = resolve(url=o.kubernetes_url, token_file=o.bearer_token_file, ca_file=o.ca_file,
-                                   verify=o.verify_ssl, client_cert=o.client_cert, client_key=o.client_key,
-                                   kubeconfig_path=o.kubeconfig)
+            self._config = api_config(self.options)
         return self._config
 
     def _client(self) -> Any:

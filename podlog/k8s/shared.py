@@ -10,8 +10,8 @@ import threading
 from typing import Any
 
 from podlog.k8s.client import KubeClient
-from podlog.k8s.config import resolve
 from podlog.k8s.metadata import MetadataCache
+from podlog.k8s.options import api_config
 
 __all__ = ["acquire", "release"]
 
@@ -24,12 +24,7 @@ def acquire(options: Any, node_name: str) -> tuple[MetadataCache, str]:
 
     Raises ``ConfigError`` when no API configuration can be found.
     """
-    url = options.kubernetes_url.rstrip("/")
-    if url.endswith("/api"):
-        url = url[: -len("/api")]  # Fluentd's kubernetes_url names the core API root
-    config = resolve(url=url, token_file=options.bearer_token_file, ca_file=options.ca_file,
-                     verify=options.verify_ssl, client_cert=options.client_cert, client_key=options.client_key,
-                     kubeconfig_path=options.kubeconfig)
+    config = api_config(options)
     key = (config.server, node_name, config.token.path, config.ca_file, config.client_cert, str(config.verify))
     with _lock:
         cache = _caches.get(key)
