@@ -7,6 +7,9 @@ export interface Hit {
   message: string;
   fields: Record<string, unknown>;
   highlight?: [number, number][];
+  tag?: string;
+  source?: string; // the file (or stream) the line came from: context is taken within it
+  offset?: number; // byte offset in that file (-1 when the input has none)
 }
 
 export interface SearchResult { total: number; took_ms: number; hits: Hit[] }

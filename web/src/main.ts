@@ -80,9 +80,11 @@ async function render(force = false): Promise<void> {
   byId<HTMLInputElement>("live").checked = state.live;
   updateExportLinks();
   const cols = state.cols.join(",");
+  const view = stateQuery(state);
+  const loads: Promise<void>[] = [];
   if (force || searchKey(state) !== loadedKey) {
     shownCols = cols;
-    void search();
+    loads.push(search());
   } else if (cols !== shownCols) {
     shownCols = cols;
     table.header(state.cols);
@@ -90,11 +92,16 @@ async function render(force = false): Promise<void> {
     sidebar.setColumns(state.cols);
   }
   syncTail();
-  await showContext();
+  loads.push(showContext());
+  await Promise.all(loads);
+  // Settled: tests (and curious people) can wait for body[data-ready] to equal the address's query.
+  if (stateQuery(state) === view) document.body.dataset.ready = view;
 }
 
 function updateExportLinks(): void {
-  const params = { ...range(), columns: state.cols.length ? state.cols.join(",") : undefined };
+  // CSV columns: time and the chosen ones (the server's default set when none are chosen)
+  const cols = state.cols.filter((c) => c !== "time");
+  const params = { ...range(), columns: cols.length ? ["time", ...cols].join(",") : undefined };
   byId<HTMLAnchorElement>("export-ndjson").href = apiUrl("/api/export", { ...params, format: "ndjson" }, true);
   byId<HTMLAnchorElement>("export-csv").href = apiUrl("/api/export", { ...params, format: "csv" }, true);
 }
@@ -138,10 +145,7 @@ async function search(): Promise<void> {
     table.rows(hits, state.cols);
     updateSummary(res.took_ms);
     sidebar.setFields(fields.fields, state.cols);
-    const now = Date.now();
-    const from = resolve(state.from, now) ?? hist.buckets[0]?.t ?? now - 900_000;
-    const to = resolve(state.to, now) ?? now;
-    chart.render(hist, from, to);
+    chart.render(hist, ...chartRange(hist));
   } catch (e) {
     if (abort.signal.aborted) return;
     loadedKey = key; // an error is this query's answer too; Search or Refresh asks again
@@ -150,10 +154,19 @@ async function search(): Promise<void> {
     table.header(state.cols);
     table.clear();
     updateSummary(null);
+    sidebar.setFields([], state.cols);
+    chart.render({ interval_ms: 1000, buckets: [] }, ...chartRange(null));
     showError(e);
   } finally {
     if (searchAbort === abort) document.body.classList.remove("loading");
   }
+}
+
+/** The x range of the chart: the query's range even where nothing matched. */
+function chartRange(hist: Histogram | null): [number, number] {
+  const now = Date.now();
+  const from = resolve(state.from, now) ?? hist?.buckets[0]?.t ?? now - 900_000;
+  return [from, resolve(state.to, now) ?? now];
 }
 
 function updateSummary(took: number | null): void {
@@ -184,12 +197,16 @@ function syncTail(): void {
   if (state.live && tail && key === tailKey) return;
   tail?.close();
   tail = null;
+  delete document.body.dataset.tail;
   tailKey = "";
   document.body.classList.toggle("tailing", state.live);
   if (!state.live) return;
   tailKey = key;
   const source = new EventSource(apiUrl("/api/tail", { q: state.q }, true));
-  source.onopen = () => document.body.classList.remove("tail-broken");
+  source.onopen = () => {
+    document.body.classList.remove("tail-broken");
+    document.body.dataset.tail = "open"; // the server has chosen its cursor: later lines will come
+  };
   source.onerror = () => document.body.classList.add("tail-broken");
   source.onmessage = (ev) => {
     let hit: Hit;
@@ -216,10 +233,7 @@ byId<HTMLInputElement>("live").addEventListener("change", (ev) => {
 // ---- context view ------------------------------------------------------------------------------------------
 
 function sourceName(hit: Hit): string {
-  const f = hit.fields ?? {};
-  const parts = ["namespace", "pod", "container", "stream"].map((k) => f[k]).filter((v) => v !== undefined);
-  const file = f.path ?? f.file ?? f.source;
-  return parts.length ? parts.join("/") : file !== undefined ? String(file) : "";
+  return hit.source ?? "";
 }
 
 function contextRow(hit: Hit, cls: string): HTMLElement {
@@ -346,10 +360,11 @@ function adoptTokenFromUrl(): void {
   p.delete("token");
   const qs = p.toString();
   history.replaceState(null, "", `${location.pathname}${qs ? `?${qs}` : ""}`);
-  state = parseState(location.search);
 }
 
 adoptTokenFromUrl();
+state = parseState(location.search);
+history.replaceState(null, "", `${location.pathname}${stateQuery(state)}`); // one spelling per view
 void render();
 void refreshStats();
 setInterval(() => void refreshStats(), STATS_EVERY_MS);

@@ -12,18 +12,52 @@ export interface RowActions {
   toggleColumn(field: string): void;
 }
 
-/** A field's value; dotted names also walk nested objects (kubernetes.labels.app). */
-export function fieldValue(hit: Hit, name: string): unknown {
-  if (name === "message") return hit.message;
-  if (name === "time" || name === "@timestamp") return hit.time;
-  const direct = hit.fields?.[name];
-  if (direct !== undefined) return direct;
-  let cur: unknown = hit.fields;
-  for (const part of name.split(".")) {
+// The store's short names for Kubernetes and level fields -> where a record keeps them (as the server's
+// CSV export reads them).
+const RECORD_PATHS: Record<string, string[]> = {
+  namespace: ["kubernetes.namespace_name", "namespace"],
+  pod: ["kubernetes.pod_name", "pod"],
+  container: ["kubernetes.container_name", "container"],
+  node: ["kubernetes.host", "node", "host"],
+  level: ["level", "severity", "log_level", "loglevel"],
+};
+
+function walk(obj: unknown, path: string): unknown {
+  if (obj && typeof obj === "object" && path in (obj as Record<string, unknown>)) {
+    return (obj as Record<string, unknown>)[path];
+  }
+  let cur: unknown = obj;
+  for (const part of path.split(".")) {
     if (cur === null || typeof cur !== "object") return undefined;
     cur = (cur as Record<string, unknown>)[part];
   }
   return cur;
+}
+
+/** A field's value in a hit: the store's names (pod, labels.app, source), else a record path. */
+export function fieldValue(hit: Hit, name: string): unknown {
+  if (name === "message") return hit.message;
+  if (name === "time" || name === "@timestamp") return hit.time;
+  if (name === "source" || name === "tag" || name === "offset" || name === "id") return hit[name];
+  const paths = RECORD_PATHS[name] ?? (name.startsWith("labels.") ? [`kubernetes.${name}`, name] : [name]);
+  for (const path of paths) {
+    const v = walk(hit.fields, path);
+    if (v !== undefined && v !== null) return v;
+  }
+  return undefined;
+}
+
+/** Leaf fields of a record as dotted names (the names the query language takes). */
+export function flatten(obj: Record<string, unknown>, prefix = ""): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(obj ?? {})) {
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      out.push(...flatten(v as Record<string, unknown>, `${prefix}${k}.`));
+    } else {
+      out.push([`${prefix}${k}`, v]);
+    }
+  }
+  return out;
 }
 
 function display(v: unknown): string {
@@ -58,34 +92,39 @@ function cell(hit: Hit, col: string): HTMLTableCellElement {
   return h("td", { "data-col": col }, display(fieldValue(hit, col)));
 }
 
+function fieldRow(name: string, value: unknown, cols: string[], actions: RowActions): HTMLElement {
+  const chosen = cols.includes(name);
+  const buttons = [
+    h("button", { type: "button", class: "fin", title: `Filter for ${name}` }, "+"),
+    h("button", { type: "button", class: "fout", title: `Filter out ${name}` }, "\u2212"),
+    h("button", { type: "button", class: "fcol", title: chosen ? "Remove column" : "Add column" },
+      chosen ? "\u25a3" : "\u25a1"),
+  ];
+  buttons[0].addEventListener("click", () => actions.filterIn(name, value));
+  buttons[1].addEventListener("click", () => actions.filterOut(name, value));
+  buttons[2].addEventListener("click", () => actions.toggleColumn(name));
+  return h("tr", { "data-field": name }, h("th", {}, name), h("td", { class: "acts" }, ...buttons),
+    h("td", {}, display(value)));
+}
+
+/** The opened row: every field with filter and column buttons, the context button, and the raw JSON. */
 function details(hit: Hit, cols: string[], actions: RowActions): HTMLElement {
-  const doc = { time: hit.time, message: hit.message, ...hit.fields };
-  const rows = Object.entries(doc).map(([k, v]) => {
-    const chosen = cols.includes(k);
-    const buttons = k === "time" ? [] : [
-      h("button", { type: "button", class: "fin", title: `Filter for ${k}`, "data-field": k }, "+"),
-      h("button", { type: "button", class: "fout", title: `Filter out ${k}`, "data-field": k }, "\u2212"),
-      h("button", { type: "button", class: "fcol", title: chosen ? "Remove column" : "Add column",
-        "data-field": k }, chosen ? "\u25a3" : "\u25a1"),
-    ];
-    const tr = h("tr", {}, h("th", {}, k), h("td", { class: "acts" }, ...buttons),
-      h("td", {}, k === "time" ? `${formatTime(hit.time)} (${hit.time})` : display(v)));
-    for (const b of buttons) {
-      b.addEventListener("click", (ev) => {
-        ev.stopPropagation();
-        if (b.classList.contains("fin")) actions.filterIn(k, v);
-        else if (b.classList.contains("fout")) actions.filterOut(k, v);
-        else actions.toggleColumn(k);
-      });
-    }
-    return tr;
-  });
+  const rows: HTMLElement[] = [
+    h("tr", {}, h("th", {}, "time"), h("td", { class: "acts" }), h("td", {}, `${formatTime(hit.time)} (${hit.time})`)),
+  ];
+  for (const [name, value] of flatten(hit.fields)) {
+    if (name === "time" || name === "@timestamp") continue;
+    rows.push(fieldRow(name, value, cols, actions));
+  }
+  if (hit.source !== undefined) rows.push(fieldRow("source", hit.source, cols, actions));
   const ctx = h("button", { type: "button", class: "ctx-open" }, "View surrounding lines");
   ctx.addEventListener("click", () => actions.context(hit));
+  const where = hit.source ? `${hit.source}${hit.offset !== undefined && hit.offset >= 0 ? ` @ ${hit.offset}` : ""}` : "";
+  const { highlight: _ignored, ...doc } = hit;
   return h("div", { class: "doc" },
-    h("div", { class: "doc-bar" }, ctx, h("span", { class: "doc-id" }, `id ${hit.id}`)),
+    h("div", { class: "doc-bar" }, ctx, h("span", { class: "doc-id" }, `id ${hit.id}${where ? ` · ${where}` : ""}`)),
     h("table", { class: "doc-fields" }, h("tbody", {}, ...rows)),
-    h("pre", { class: "json" }, JSON.stringify({ id: hit.id, ...doc }, null, 2)));
+    h("pre", { class: "json" }, JSON.stringify(doc, null, 2)));
 }
 
 export class ResultsTable {
