@@ -74,7 +74,7 @@ function range(): { q: string; from: string; to: string } {
 // ---- rendering ----------------------------------------------------------------------------------------
 
 async function render(force = false): Promise<void> {
-  if (document.activeElement !== queryInput || force) queryInput.value = state.q;
+  queryInput.value = state.q;
   byId("time-button").textContent = describeRange(state.from, state.to);
   document.title = state.q ? `${state.q} · podlog` : "podlog";
   byId<HTMLInputElement>("live").checked = state.live;
