@@ -41,6 +41,22 @@ def _parser() -> argparse.ArgumentParser:
                             "of a running agent")
     status.add_argument("--url", default="http://127.0.0.1:9880", help="the agent's http_listen address")
 
+    up = sub.add_parser("up", help="collect, store and search in one command: agent + store + web UI on "
+                        "loopback (no arguments: a demo workload)")
+    up.add_argument("-c", "--config", help="run this config's sources (its outputs become the store unless it "
+                    "has a store output)")
+    up.add_argument("--path", action="append", default=[], metavar="GLOB", help="collect these files (repeatable)")
+    up.add_argument("--data", default="podlog-data", help="directory for the store, positions and the demo")
+    up.add_argument("--listen", default="127.0.0.1:8080", help="host:port of the UI and API")
+    up.add_argument("--token", help="API token (required off loopback; generated if not given)")
+    up.add_argument("--log-level", default="warning")
+
+    serve = sub.add_parser("serve", help="the search API and UI over an existing store (a second process "
+                           "reading while the agent writes)")
+    serve.add_argument("--store", required=True, help="the store output's path")
+    serve.add_argument("--listen", default="127.0.0.1:8080")
+    serve.add_argument("--token", help="API token (required off loopback; generated if not given)")
+
     docs = sub.add_parser("docs", help="write the plugin reference (docs/reference/) from the option declarations")
     docs.add_argument("--out", default="docs/reference")
     docs.add_argument("--check", action="store_true", help="fail if the files on disk differ")
@@ -100,6 +116,19 @@ def main(argv: list[str] | None = None) -> int:
         from podlog.telemetry.status_view import print_status
 
         return print_status(args.url)
+    if args.command == "up":
+        if args.config and args.path:
+            print("podlog: up: -c and --path do not go together", file=sys.stderr)
+            return 2
+        _setup_logging(args.log_level)
+        from podlog.up import up
+
+        return up(args.config, args.path, args.data, args.listen, args.token)
+    if args.command == "serve":
+        _setup_logging("warning")
+        from podlog.web.server import serve
+
+        return serve(args.store, args.listen, args.token)
     if args.command == "docs":
         from podlog.config.docs import write_reference
 

@@ -98,6 +98,8 @@ class OutputRunner:
         self._retry_attempts = 0
         self._retry_at = 0.0
         self._was_blocked = False
+        self._pending: list[tuple[Chunk, Any]] = []  # written, waiting for the output to make them durable
+        self._pending_cond = threading.Condition()
 
     def start(self) -> None:
         if isinstance(self.buffer, FileBuffer):
@@ -109,6 +111,9 @@ class OutputRunner:
             t = threading.Thread(target=self._work, name=f"flush:{self.name}:{i}", daemon=True)
             t.start()
             self._threads.append(t)
+        t = threading.Thread(target=self._settle_loop, name=f"settle:{self.name}", daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def submit(self, batch: Batch) -> None:
         """Hold the batch until delivered (or durably buffered); blocks while the buffer is full.
@@ -169,6 +174,11 @@ class OutputRunner:
             if result.rejected:  # final whatever the status: dead-letter now, so a later give-up loses none
                 settled += len(result.rejected)
                 self._dead_letter(chunk, result.rejected, self._shares(chunk), len(result.rejected) / len(chunk))
+            if result.status is Status.PENDING and result.settle is not None:
+                with self._pending_cond:  # acked (or retried) by the settle thread, in write order
+                    self._pending.append((chunk, result.settle))
+                    self._pending_cond.notify()
+                return
             if result.status is Status.DELIVERED:
                 self._clear_retry()
                 self._finish(chunk, settled)
@@ -191,6 +201,31 @@ class OutputRunner:
             if self._sleep(wait):
                 self.buffer.requeue(chunk)  # shutting down: hand it back undelivered (not acked)
                 return
+
+    def _settle_loop(self) -> None:
+        """Waits for pending chunks to become durable, then acks them or sends them through the retry path."""
+        while True:
+            with self._pending_cond:
+                while not self._pending:
+                    if self._stop.is_set():
+                        return
+                    self._pending_cond.wait(0.2)
+                chunk, settle = self._pending.pop(0)
+            try:
+                result = settle()
+            except Exception as exc:
+                log.exception("output %s raised while settling", self.name)
+                result = Result.retry(f"{type(exc).__name__}: {exc}")
+            if result.status is Status.DELIVERED:
+                self._clear_retry()
+                self._finish(chunk, 0)
+            elif result.status is Status.REJECTED:
+                self.metrics.output_errors.labels(self.name, "permanent").inc()
+                self._reject(chunk, result.reason, 0)
+            else:  # not durable after all: back in the queue, written again by a flush thread
+                self.metrics.output_errors.labels(self.name, "retryable").inc()
+                log.warning("output %s: %s; the chunk is written again", self.name, result.reason)
+                self.buffer.requeue(chunk)
 
     def _write(self, chunk: Chunk) -> Result:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -26,6 +27,7 @@ class Status(enum.Enum):
     DELIVERED = "delivered"
     RETRY = "retry"          # transient: the engine backs off and calls write again
     REJECTED = "rejected"    # permanent: the records go to the dead-letter file
+    PENDING = "pending"      # accepted, not yet durable: ``settle()`` blocks until it is and says how it went
 
 
 @dataclass
@@ -35,6 +37,9 @@ class Result:
     # Documents refused for good (per-item errors), with any status: the engine dead-letters them at
     # once, so with RETRY they must not be reported again by a later attempt.
     rejected: list[tuple[bytes, str]] = field(default_factory=list)
+    # PENDING only: returns the final Result (DELIVERED, RETRY or REJECTED). Lets an output that makes data
+    # durable in group commits (the store) take the next chunk while this one waits for its commit.
+    settle: Callable[[], Result] | None = None
 
     @classmethod
     def ok(cls) -> Result:
@@ -47,6 +52,10 @@ class Result:
     @classmethod
     def reject(cls, reason: str) -> Result:
         return cls(Status.REJECTED, reason)
+
+    @classmethod
+    def pending(cls, settle: Callable[[], Result]) -> Result:
+        return cls(Status.PENDING, settle=settle)
 
 
 class Chunk:

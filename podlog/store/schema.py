@@ -1,0 +1,123 @@
+"""What the store keeps of a record, and under which names users query it.
+
+Kept per record: the original JSON (stored, not indexed: the document a hit shows), the message as text
+(indexed with positions for phrases), the time in microseconds (fast: sorting, ranges, histograms), the
+Kubernetes fields and the configured extra fields as fast keyword/number columns, the source identity and
+offset (context in file order) and a sequence number (the document id, and the tail's cursor).
+
+Microseconds because histogram aggregations compute in f64, which holds microsecond epochs exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["KEYWORDS", "META_FILE", "Layout", "field_internal"]
+
+META_FILE = "podlog-store.json"
+
+# User-facing keyword fields -> where their value is found in a record (first hit wins).
+KEYWORDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "namespace": (("kubernetes", "namespace_name"), ("namespace",)),
+    "pod": (("kubernetes", "pod_name"), ("pod",)),
+    "container": (("kubernetes", "container_name"), ("container",)),
+    "node": (("kubernetes", "host"), ("node",)),
+    "stream": (("stream",),),
+    "level": (("level",), ("severity",), ("log_level",), ("loglevel",)),
+    "tag": (),  # the record's tag, not a record field
+}
+# Query-time aliases (Kibana users type the Fluentd names).
+ALIASES = {
+    "kubernetes.namespace_name": "namespace", "kubernetes.pod_name": "pod",
+    "kubernetes.container_name": "container", "kubernetes.host": "node",
+    "severity": "level", "msg": "message", "log": "message", "@timestamp": "time", "ts": "time",
+}
+MESSAGE_KEYS = ("message", "msg", "log")
+# Record keys kept in their own columns, so not repeated in ``attrs``.
+EXTRACTED = frozenset({"@timestamp", "time", "stream", "level", "severity", *MESSAGE_KEYS})
+K8S_EXTRACTED = frozenset({"pod_name", "namespace_name", "container_name", "host"})
+_SAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def field_internal(prefix: str, name: str) -> str:
+    """A schema-safe field name for a user field name (labels and extra fields may hold dots and slashes)."""
+    return prefix + _SAFE.sub("_", name)
+
+
+@dataclass
+class Layout:
+    """The schema of one store, saved next to the index so every reader maps names the same way."""
+
+    labels: list[str] = field(default_factory=lambda: ["app", "app.kubernetes.io/name", "k8s-app"])
+    fields: dict[str, str] = field(default_factory=dict)  # extra record field -> "keyword" | "number"
+
+    # --- user name -> (schema field, type) -------------------------------------------------------------------
+
+    def columns(self) -> dict[str, tuple[str, str]]:
+        """User-facing name -> (schema field, type) for every queryable field."""
+        out: dict[str, tuple[str, str]] = {"message": ("message", "text"), "time": ("ts", "time"),
+                                           "source": ("source", "keyword"), "offset": ("offset", "number")}
+        for name in KEYWORDS:
+            out[name] = (name, "keyword")
+        for label in self.labels:
+            out[f"labels.{label}"] = (field_internal("l_", label), "keyword")
+        for name, kind in self.fields.items():
+            out[name] = (field_internal("f_", name), kind)
+        return out
+
+    def resolve(self, name: str) -> tuple[str, str] | None:
+        cols = self.columns()
+        name = ALIASES.get(name, name)
+        if name.startswith("kubernetes.labels."):
+            name = name[len("kubernetes."):]
+        found = cols.get(name)
+        if found is None and name and name not in EXTRACTED:
+            return ("attrs." + name, "json")  # every other record field, indexed as it comes
+        return found
+
+    # --- tantivy schema ------------------------------------------------------------------------------------------
+
+    def schema(self) -> Any:
+        import tantivy
+
+        sb = tantivy.SchemaBuilder()
+        sb.add_integer_field("seq", stored=False, indexed=True, fast=True)
+        sb.add_integer_field("ts", stored=False, indexed=True, fast=True)
+        sb.add_text_field("message", stored=False, tokenizer_name="default", index_option="position")
+        sb.add_bytes_field("src", stored=True, indexed=False, fast=False)
+        sb.add_text_field("source", stored=True, tokenizer_name="raw", fast=True, index_option="basic")
+        sb.add_integer_field("offset", stored=False, indexed=True, fast=True)
+        sb.add_json_field("attrs", stored=False, tokenizer_name="raw", fast=True, index_option="basic")
+        for name in KEYWORDS:
+            sb.add_text_field(name, stored=name == "tag", tokenizer_name="raw", fast=True, index_option="basic")
+        for label in self.labels:
+            sb.add_text_field(field_internal("l_", label), stored=False, tokenizer_name="raw", fast=True,
+                              index_option="basic")
+        for name, kind in self.fields.items():
+            if kind == "number":
+                sb.add_float_field(field_internal("f_", name), stored=False, indexed=True, fast=True)
+            else:
+                sb.add_text_field(field_internal("f_", name), stored=False, tokenizer_name="raw", fast=True,
+                                  index_option="basic")
+        return sb.build()
+
+    # --- persistence -------------------------------------------------------------------------------------------
+
+    def save(self, directory: str) -> None:
+        tmp = os.path.join(directory, META_FILE + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump({"version": 1, "labels": self.labels, "fields": self.fields}, f)
+        os.replace(tmp, os.path.join(directory, META_FILE))
+
+    @classmethod
+    def load(cls, directory: str) -> Layout | None:
+        try:
+            with open(os.path.join(directory, META_FILE)) as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return None
+        return cls(labels=list(data.get("labels", [])), fields=dict(data.get("fields", {})))
