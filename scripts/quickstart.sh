@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q -e . >/dev/null
+bash scripts/build-ui.sh >/dev/null  # the web UI (npm ci + build into podlog/web/static/)
 export DEMO_DIR="${DEMO_DIR:-$PWD/demo-data}"
 mkdir -p "$DEMO_DIR"
 .venv/bin/python examples/demo_writer.py "$DEMO_DIR" &

@@ -14,7 +14,14 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null || \
       echo "note: clickhouse-server could not be installed; its tests will skip" >&2
   fi
+  # Debian's Chromium for the web UI tests (Playwright drives it; Playwright's own browsers are not downloaded).
+  if ! command -v chromium >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+      echo "note: chromium could not be installed; the web UI tests will skip" >&2
+  fi
 fi
+# The web UI (npm ci from the lockfile, then the build into podlog/web/static/).
+bash scripts/build-ui.sh
 .venv/bin/ruff check podlog tests bench
 .venv/bin/podlog docs --check --out docs/reference
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout 600 "$@"
