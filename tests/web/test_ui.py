@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -387,3 +388,46 @@ def test_back_and_forward_walk_through_searches(page, site: Site) -> None:
     settle(page)
     assert page.input_value("#query") == "level:warn"
     assert hit_count(page) == warn
+
+
+TOKEN = "s3cret-token-for-the-ui-test"
+
+
+@pytest.fixture(scope="module")
+def guarded(site: Site) -> Iterator[str]:
+    """The same store behind a token: a second reader (uvicorn in this process) while the agent writes."""
+    from podlog.web.api import create_app
+    from podlog.web.server import make_server
+
+    server = make_server(create_app(str(site.root / "data" / "store"), token=TOKEN), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, name="guarded-api", daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: server.started, timeout=20), "uvicorn did not start"
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_token_from_the_link_is_kept_and_left_out_of_shared_links(browser, page, guarded: str) -> None:
+    page.goto(guarded + "?q=ERROR&token=" + TOKEN)
+    settle(page)
+    assert params(page) == {"q": "ERROR"}  # the address (what people copy) no longer holds the token
+    assert hit_count(page) == 24
+    assert f"token={TOKEN}" in (page.get_attribute("#export-csv", "href") or "")  # links cannot send headers
+    page.reload()  # kept for this browser
+    settle(page)
+    assert hit_count(page) == 24
+
+    other = browser.new_context()  # someone opening the shared link asks for the token once
+    try:
+        pg = other.new_page()
+        pg.goto(guarded + "?q=ERROR")
+        expect(pg.locator("#token-banner")).to_be_visible()
+        pg.fill("#token-input", TOKEN)
+        pg.press("#token-input", "Enter")
+        expect(pg.locator("#hit-count")).to_have_text("24 hits")
+        expect(pg.locator("#token-banner")).to_be_hidden()
+    finally:
+        other.close()

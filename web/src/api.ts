@@ -15,7 +15,12 @@ export interface Hit {
 export interface SearchResult { total: number; took_ms: number; hits: Hit[] }
 export interface Histogram { interval_ms: number; buckets: { t: number; count: number }[] }
 export interface FieldInfo { name: string; type: string }
-export interface TopValues { field: string; total: number; values: { value: unknown; count: number }[] }
+export interface TopValues {
+  field: string;
+  total: number;
+  values: { value: unknown; count: number }[];
+  sampled?: number; // set when counted over the newest N matches (a field the store keeps but does not index)
+}
 export interface ContextResult { before: Hit[]; hit: Hit; after: Hit[] }
 export interface Stats { docs: number; bytes: number; ingest_rate: number; oldest: number | null; newest: number | null }
 

@@ -90,6 +90,28 @@ export class HistogramChart {
     this.box.title = `${formatTime(t, false)} (+${Math.round(this.intervalMs / 1000)}s): ${n} matches`;
   }
 
+  /** A live-tail match: counted in its bucket; with `follow` (a range ending "now") the range slides to it. */
+  bump(t: number, follow: boolean): void {
+    if (follow && t > this.range[1]) {
+      const shift = t - this.range[1];
+      this.range = [this.range[0] + shift, t];
+    }
+    if (!this.plot || t < this.range[0] || t > this.range[1]) return;
+    const xs = [...(this.plot.data[0] as number[])];
+    const ys = [...(this.plot.data[1] as (number | null)[])];
+    const aligned = Math.floor(t / this.intervalMs) * this.intervalMs; // the server's buckets are epoch-aligned
+    const i = xs.indexOf(aligned);
+    if (i >= 0) {
+      ys[i] = (ys[i] ?? 0) + 1;
+    } else {
+      const at = xs.findIndex((x) => x > aligned);
+      const pos = at < 0 ? xs.length : at;
+      xs.splice(pos, 0, aligned);
+      ys.splice(pos, 0, 1);
+    }
+    this.plot.setData([xs, ys]);
+  }
+
   /** Draw `hist` over [fromMs, toMs]; the x axis spans the whole range even where nothing matched. */
   render(hist: Histogram, fromMs: number, toMs: number): void {
     this.intervalMs = hist.interval_ms;

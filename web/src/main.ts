@@ -221,6 +221,7 @@ function syncTail(): void {
     total++;
     table.rows([hit], state.cols, { prepend: true, live: true });
     table.trim(LIVE_MAX_ROWS);
+    chart.bump(hit.time, state.to === "now");
     updateSummary(null);
   };
   tail = source;

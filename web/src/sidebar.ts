@@ -32,7 +32,7 @@ export class Sidebar {
 
   /** New field list (new search): open panels are reloaded for the new query. */
   setFields(fields: FieldInfo[], cols: string[]): void {
-    this.fields = fields;
+    this.fields = fields.filter((f) => f.type !== "time"); // time is the table's first column already
     this.cols = cols;
     this.draw();
   }
@@ -78,19 +78,23 @@ export class Sidebar {
     try {
       const top = await this.actions.top(field);
       const rows = top.values.map((v) => {
-        const pct = top.total > 0 ? (100 * v.count) / top.total : 0;
+        const base = top.sampled ?? top.total;
+        const pct = base > 0 ? (100 * v.count) / base : 0;
         const plus = h("button", { type: "button", class: "fin", title: "Filter for this value" }, "+");
         const minus = h("button", { type: "button", class: "fout", title: "Filter out this value" }, "\u2212");
         plus.addEventListener("click", () => this.actions.filterIn(field, v.value));
         minus.addEventListener("click", () => this.actions.filterOut(field, v.value));
-        return h("li", { class: "top-value", title: `${v.count} of ${top.total}` },
+        return h("li", { class: "top-value", title: `${v.count} of ${base}` },
           h("span", { class: "v" }, label(v.value)),
           h("span", { class: "n" }, compact(v.count)),
           plus, minus,
           h("span", { class: "bar", style: `width:${pct.toFixed(1)}%` }));
       });
       box.replaceChildren(
-        h("div", { class: "muted" }, `Top ${top.values.length} values in ${top.total.toLocaleString("en")} documents`),
+        h("div", { class: "muted" }, top.sampled === undefined
+          ? `Top ${top.values.length} values in ${top.total.toLocaleString("en")} documents`
+          : `Top ${top.values.length} values in the newest ${top.sampled.toLocaleString("en")} of ` +
+            `${top.total.toLocaleString("en")} documents (not indexed: counted, not looked up)`),
         h("ul", {}, ...rows));
     } catch (e) {
       box.replaceChildren(h("span", { class: "error" }, String((e as Error).message)));
