@@ -51,7 +51,8 @@ def _line(app: str, pod: str, i: int, t: float) -> str:
     level = "error" if i % 10 == 3 else "warn" if i % 7 == 0 else "info"
     word = "ERROR" if level == "error" else "request"
     message = f"{app} {word} {i} status={500 if level == 'error' else 200} path=/cart/{i % 4}"
-    return json.dumps({"@timestamp": _iso(t), "level": level, "message": message,
+    user = 'o"brien\\ops' if level == "error" else "ann"  # a quote and a backslash: filters must escape them
+    return json.dumps({"@timestamp": _iso(t), "level": level, "message": message, "user": user,
                        "kubernetes": {"namespace_name": "shop", "pod_name": pod, "container_name": app,
                                       "labels": {"app": app}}}) + "\n"
 
@@ -245,6 +246,27 @@ def test_sidebar_top_values_filter_in_and_out(page, site: Site, shots: Path) -> 
     assert hit_count(page) == 12
     assert set(column(page, "pod")) == {"db-0"}
     assert set(column(page, "level")) == {"error"}
+
+
+def test_filter_from_an_opened_row_escapes_the_value(page, site: Site, shots: Path) -> None:
+    open_view(page, site, "?q=ERROR")
+    page.locator("#hits tbody tr.hit").first.click()
+    page.locator("#hits tr.detail tr[data-field='user'] button.fout").click()
+    settle(page)
+    assert params(page)["q"] == 'ERROR AND NOT user:"o\\"brien\\\\ops"'
+    assert hit_count(page) == 0
+    page.go_back()
+    settle(page)
+    page.locator("#hits tbody tr.hit").first.click()
+    page.locator("#hits tr.detail tr[data-field='user'] button.fin").click()
+    settle(page)
+    assert hit_count(page) == 24
+    page.locator("#hits tbody tr.hit").first.click()
+    page.locator("#hits tr.detail tr[data-field='user'] button.fcol").click()  # and as a column
+    settle(page)
+    assert params(page)["cols"] == "user"
+    assert set(column(page, "user")) == {'o"brien\\ops'}
+    page.screenshot(path=str(shots / "row-filter.png"))
 
 
 def test_histogram_drag_zooms_the_time_range(page, site: Site, shots: Path) -> None:

@@ -15,7 +15,9 @@ export class HistogramChart {
   private range: [number, number] = [0, 1];
   private intervalMs = 1000;
 
-  constructor(private readonly box: HTMLElement, private readonly onZoom: ZoomHandler) {
+  constructor(private readonly box: HTMLElement, private readonly readout: HTMLElement,
+              private readonly onZoom: ZoomHandler) {
+    box.title = "Drag across the chart to zoom into a time range";
     window.addEventListener("resize", () => this.plot?.setSize(this.size()));
   }
 
@@ -29,6 +31,7 @@ export class HistogramChart {
       ms: 1,
       legend: { show: false },
       cursor: {
+        y: false,
         drag: { x: true, y: false, setScale: false },
         points: { show: false },
       },
@@ -82,12 +85,13 @@ export class HistogramChart {
     const i = u.cursor.idx;
     const data = u.data;
     if (i === null || i === undefined || !data[0].length) {
-      this.box.title = "Drag across the chart to zoom into a time range";
+      this.readout.textContent = "";
       return;
     }
     const t = data[0][i];
     const n = data[1][i] ?? 0;
-    this.box.title = `${formatTime(t, false)} (+${Math.round(this.intervalMs / 1000)}s): ${n} matches`;
+    this.readout.textContent = `${formatTime(t, false)} – ${formatTime(t + this.intervalMs, false).slice(11)}: ` +
+      `${n.toLocaleString("en")} ${n === 1 ? "match" : "matches"}`;
   }
 
   /** A live-tail match: counted in its bucket; with `follow` (a range ending "now") the range slides to it. */

@@ -64,7 +64,7 @@ const actions = {
 const table = new ResultsTable(byId<HTMLTableElement>("hits"), actions);
 const sidebar = new Sidebar(byId("selected-fields"), byId("available-fields"),
   byId<HTMLInputElement>("field-filter"), actions);
-const chart = new HistogramChart(byId("histogram"), (from, to) =>
+const chart = new HistogramChart(byId("histogram"), byId("hist-hover"), (from, to) =>
   navigate({ from: String(from), to: String(to), ctx: null }));
 
 function range(): { q: string; from: string; to: string } {

@@ -6,7 +6,7 @@ import { h } from "./dom";
 export function term(field: string, value: unknown): string {
   const text = typeof value === "string" ? value : JSON.stringify(value);
   const quoted = text.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
-  const name = field.replace(/([\\:\s()"])/g, "\\$1");
+  const name = field.replace(/([\\:\s()[\]{}"])/g, "\\$1");
   return `${name}:"${quoted}"`;
 }
 

@@ -52,7 +52,7 @@ export class Sidebar {
   }
 
   private item(f: FieldInfo, chosen: boolean, known: boolean): HTMLElement {
-    const name = h("button", { type: "button", class: "field-name", title: "Top values" },
+    const name = h("button", { type: "button", class: "field-name", title: `${f.name}: top values` },
       h("span", { class: `type type-${f.type}` }, f.type.slice(0, 3)), f.name);
     const col = h("button", { type: "button", class: "field-col", title: chosen ? "Remove column" : "Add column" },
       chosen ? "remove" : "add");

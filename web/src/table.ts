@@ -174,9 +174,11 @@ export class ResultsTable {
     if (next && next.classList.contains("detail")) {
       next.remove();
       tr.classList.remove("open");
+      tr.cells[0].textContent = "\u25b8";
       return;
     }
     tr.classList.add("open");
+    tr.cells[0].textContent = "\u25be";
     const td = h("td", { colspan: tr.cells.length });
     td.append(details(hit, cols, this.actions));
     tr.after(h("tr", { class: "detail" }, td));
