@@ -297,6 +297,31 @@ def test_histogram_drag_zooms_the_time_range(page, site: Site, shots: Path) -> N
     assert hit_count(page) == 2 * LINES
 
 
+def test_absolute_time_range_from_the_picker(page, site: Site) -> None:
+    open_view(page, site)
+    page.click("#time-button")
+    expect(page.locator("#time-popover")).to_be_visible()
+    # five to two minutes ago, typed as the browser's local time (datetime-local inputs)
+    start, end = page.evaluate("""() => {
+        const pad = (n) => String(n).padStart(2, "0");
+        const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
+            `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+        const now = Math.floor(Date.now() / 1000) * 1000;
+        return [local(new Date(now - 300000)), local(new Date(now - 120000))];
+    }""")
+    page.fill("#time-from", start)
+    page.fill("#time-to", end)
+    page.click("#time-apply")
+    settle(page)
+    p = params(page)
+    start_ms = page.evaluate("(s) => new Date(s).getTime()", start)
+    end_ms = page.evaluate("(s) => new Date(s).getTime()", end)
+    assert (int(p["from"]), int(p["to"])) == (start_ms, end_ms + 999)  # the "to" second is included
+    assert page.locator("#time-button").inner_text() == f"{start.replace('T', ' ')} → {end.replace('T', ' ')}"
+    expected = site.api("/api/search", q="", size=0, **{"from": p["from"], "to": p["to"]})["total"]
+    assert 0 < hit_count(page) == expected < 2 * LINES
+
+
 def test_context_shows_neighbours_in_file_order(page, site: Site, shots: Path) -> None:
     open_view(page, site, "?q=ERROR")
     first = page.locator("#hits tbody tr.hit").first

@@ -16,6 +16,10 @@ function label(v: unknown): string {
   return typeof v === "string" ? (v === "" ? "(empty string)" : v) : JSON.stringify(v);
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 export class Sidebar {
   private fields: FieldInfo[] = [];
   private cols: string[] = [];
@@ -92,8 +96,8 @@ export class Sidebar {
       });
       box.replaceChildren(
         h("div", { class: "muted" }, top.sampled === undefined
-          ? `Top ${top.values.length} values in ${top.total.toLocaleString("en")} documents`
-          : `Top ${top.values.length} values in the newest ${top.sampled.toLocaleString("en")} of ` +
+          ? `Top ${plural(top.values.length, "value")} in ${top.total.toLocaleString("en")} documents`
+          : `Top ${plural(top.values.length, "value")} in the newest ${top.sampled.toLocaleString("en")} of ` +
             `${top.total.toLocaleString("en")} documents (not indexed: counted, not looked up)`),
         h("ul", {}, ...rows));
     } catch (e) {
