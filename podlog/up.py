@@ -22,7 +22,7 @@ __all__ = ["up"]
 
 log = logging.getLogger("podlog.up")
 
-_STORE_OPTIONS = {"commit_interval": "1s"}
+_STORE_OPTIONS = {"commit_interval": "1s", "index_all_fields": True}  # any field:value, at small rates
 _BUFFER = {"flush_interval": "1s"}
 
 

@@ -1,16 +1,14 @@
 #!/usr/bin/env bash
-# Sets up podlog in .venv and runs the main job: the agent on examples/demo.yaml, tailing a
-# directory that examples/demo_writer.py keeps busy. Ctrl-C stops both.
+# Sets up podlog in .venv and runs the main job: `podlog up`, i.e. a demo workload writing Kubernetes container
+# logs, the agent collecting them into the embedded store, and the search UI/API on http://127.0.0.1:8080/.
+# Ctrl-C stops it. Extra arguments go to `podlog up` (e.g. --path '/var/log/app/*.log', -c fluent.conf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q -e . >/dev/null
-bash scripts/build-ui.sh >/dev/null  # the web UI (npm ci + build into podlog/web/static/)
-export DEMO_DIR="${DEMO_DIR:-$PWD/demo-data}"
-mkdir -p "$DEMO_DIR"
-.venv/bin/python examples/demo_writer.py "$DEMO_DIR" &
-WRITER=$!
-trap 'kill $WRITER 2>/dev/null || true' EXIT
-echo "podlog: demo writer -> $DEMO_DIR; agent output -> stdout and $DEMO_DIR/out/" >&2
-.venv/bin/podlog agent -c examples/demo.yaml
+# The web UI's assets (npm, lockfile) are built by scripts/build-ui.sh when the checkout has it.
+if [ -f scripts/build-ui.sh ]; then
+  bash scripts/build-ui.sh || echo "podlog: the UI build failed; the API still works" >&2
+fi
+exec .venv/bin/podlog up --data "${PODLOG_DATA:-$PWD/podlog-data}" "$@"

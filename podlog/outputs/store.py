@@ -37,6 +37,9 @@ class StoreOutput(Output):
         fields = Option("dict", {}, doc="Other record fields to index, name -> keyword or number, e.g. "
                         "{status: number, path: keyword}; dotted names reach into objects. Every field is "
                         "stored and shown either way (fixed when the store is created).")
+        index_all_fields = Option("bool", False, doc="Also index every other record field as it comes (field:value "
+                                  "and top values on any field; about 40% more indexing CPU). Fixed when the store "
+                                  "is created.")
         heap_size = Option("size", 64 * 1024 * 1024, doc="Indexing memory of the writer.")
         threads = Option("int", 1, doc="Indexing threads of the writer.")
         commit_timeout = Option("duration", 60.0, doc="A chunk whose commit takes longer is retried.")
@@ -55,7 +58,8 @@ class StoreOutput(Output):
 
         o = self.options
         self.writer = StoreWriter(
-            o.path, Layout(labels=[str(x) for x in o.labels], fields={str(k): str(v) for k, v in o.fields.items()}),
+            o.path, Layout(labels=[str(x) for x in o.labels], fields={str(k): str(v) for k, v in o.fields.items()},
+                           all_fields=o.index_all_fields),
             commit_interval=o.commit_interval, commit_docs=o.commit_docs, heap_bytes=o.heap_size,
             threads=o.threads, retention_age=o.retention, retention_bytes=o.max_size,
             retention_check=o.retention_check)

@@ -348,7 +348,8 @@ class Compiler:
         resolved = self.layout.resolve(name)
         if resolved is None:
             known = ", ".join(sorted(self.layout.columns()))
-            raise QuerySyntaxError(f"unknown field {name!r} (searchable fields: {known})", pos)
+            raise QuerySyntaxError(f"field {name!r} is not indexed (searchable: {known}; the store output's "
+                                   "'fields' or 'index_all_fields' options index more)", pos)
         return resolved
 
     def _term(self, node: Term) -> Any:

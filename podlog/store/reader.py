@@ -10,7 +10,7 @@ import collections
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -25,6 +25,7 @@ __all__ = ["NotFound", "StoreReader"]
 _MAX_I64 = 2**62
 TOP_SAMPLE = 10_000      # stored documents read for top values of a field that is not indexed
 FIELDS_SAMPLE = 200      # stored documents read to list the fields present
+TOP_SEGMENT_SIZE = 65_536  # distinct values per segment up to which top values are exact
 
 
 class NotFound(LookupError):
@@ -32,7 +33,8 @@ class NotFound(LookupError):
 
 
 class StoreReader:
-    def __init__(self, path: str, reload_interval: float = 0.1) -> None:
+    def __init__(self, path: str, reload_interval: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         import tantivy
 
         self.t = tantivy
@@ -47,6 +49,8 @@ class StoreReader:
         self._reloaded = 0.0
         self._lock = threading.Lock()
         self._rates: collections.deque[tuple[float, int]] = collections.deque(maxlen=64)
+        self.clock = clock
+        self._sampler: threading.Thread | None = None
 
     # --- plumbing --------------------------------------------------------------------------------------------
 
@@ -130,13 +134,16 @@ class StoreReader:
             return self._top_sampled(name, query, total, size)
         column, kind = resolved
         searcher = self.searcher()
-        agg = {"v": {"terms": {"field": column, "size": size, "segment_size": max(size * 50, 2000)}}}
+        # Each segment reports up to segment_size values: exact while a segment holds fewer distinct values.
+        agg = {"v": {"terms": {"field": column, "size": size, "segment_size": max(size * 100, TOP_SEGMENT_SIZE)}}}
         result = searcher.aggregate(query, agg)["v"]
         values = [[b["key"], int(b["doc_count"])] for b in result["buckets"]]
+        out: dict[str, Any] = {"field": name, "total": total}
         if result.get("doc_count_error_upper_bound", 0):
-            values = self._recount(values, query, column, kind)
-        return {"field": name, "total": total,
-                "values": [{"value": _text(v), "count": c} for v, c in values]}
+            values = self._recount(values, query, column, kind)  # exact counts; the list itself may miss one
+            out["approximate"] = True
+        out["values"] = [{"value": _text(v), "count": c} for v, c in values]
+        return out
 
     def _recount(self, values: list[list[Any]], query: Any, column: str, kind: str) -> list[list[Any]]:
         """Exact counts for the candidates (per-segment top lists can undercount across segments)."""
@@ -187,7 +194,7 @@ class StoreReader:
                     if name not in out and (resolved is None or resolved[1] == "json"):
                         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
                         kind = "number" if numeric else "keyword"
-                        out[name] = {"name": name, "type": kind, "indexed": False}
+                        out[name] = {"name": name, "type": kind, "indexed": resolved is not None}
         return {"fields": list(out.values())}
 
     def doc(self, doc_id: str) -> dict[str, Any]:
@@ -285,14 +292,31 @@ class StoreReader:
                 "oldest": oldest, "newest": newest, "path": os.path.abspath(self.path)}
 
     def sample_rate(self) -> None:
-        """Record (time, newest seq): ``ingest_rate`` is the slope over the last ~10 s."""
-        self._rates.append((time.monotonic(), self.max_seq()))
+        """Record (time, newest id): ``ingest_rate`` is the slope over the last ~10 s."""
+        self._rates.append((self.clock(), self.max_seq()))
+
+    def start_sampler(self, interval: float = 1.0) -> None:
+        """Sample once a second in the background, so the first ``stats`` already knows the rate."""
+        if self._sampler is not None:
+            return
+
+        def run() -> None:
+            while True:
+                try:
+                    self.sample_rate()
+                except Exception:  # a store being replaced under us: try again next time
+                    pass
+                time.sleep(interval)
+
+        self._sampler = threading.Thread(target=run, name="store-rate", daemon=True)
+        self._sampler.start()
 
     def ingest_rate(self) -> float:
+        """Records per second committed over the last ~10 s (from the ids, which count every record)."""
         self.sample_rate()
         now, seq = self._rates[-1]
         for when, old in self._rates:
-            if now - when <= 11.0 and now - when >= 1.0:
+            if 1.0 <= now - when <= 11.0:
                 return round((seq - old) / (now - when), 1)
         return 0.0
 

@@ -10,18 +10,23 @@ from podlog.store.schema import KEYWORDS, MESSAGE_KEYS
 
 __all__ = ["lookup", "message_of", "time_us"]
 
-_SECONDS: dict[str, int] = {}
+_DAYS: dict[str, int] = {}
 
 
-def _epoch_seconds(prefix: str) -> int:
-    """``YYYY-MM-DDTHH:MM:SS`` -> epoch seconds, cached: a busy log has few distinct seconds."""
-    value = _SECONDS.get(prefix)
-    if value is None:
-        if len(_SECONDS) > 4096:
-            _SECONDS.clear()
-        value = calendar.timegm(time.strptime(prefix.replace(" ", "T"), "%Y-%m-%dT%H:%M:%S"))
-        _SECONDS[prefix] = value
-    return value
+def _epoch_seconds(text: str) -> int:
+    """``YYYY-MM-DDTHH:MM:SS`` (or a space for the T) -> epoch seconds; the day's start is cached."""
+    day = _DAYS.get(text[:10])
+    if day is None:
+        if len(_DAYS) > 1024:
+            _DAYS.clear()
+        day = calendar.timegm(time.strptime(text[:10], "%Y-%m-%d"))
+        _DAYS[text[:10]] = day
+    if text[10] not in "T " or text[13] != ":" or text[16] != ":":
+        raise ValueError(text)
+    hours, minutes, seconds = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if hours > 23 or minutes > 59 or seconds > 60:
+        raise ValueError(text)
+    return day + hours * 3600 + minutes * 60 + seconds
 
 
 def parse_time_us(value: Any) -> int | None:

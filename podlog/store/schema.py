@@ -54,6 +54,7 @@ class Layout:
 
     labels: list[str] = field(default_factory=lambda: ["app", "app.kubernetes.io/name", "k8s-app"])
     fields: dict[str, str] = field(default_factory=dict)  # extra record field -> "keyword" | "number"
+    all_fields: bool = False  # every other record field too, in one JSON column (costs ~40% more indexing CPU)
 
     # --- user name -> (schema field, type) -------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ class Layout:
         if name.startswith("kubernetes.labels."):
             name = name[len("kubernetes."):]
         found = cols.get(name)
-        if found is None and name and name not in EXTRACTED:
+        if found is None and self.all_fields and name and name not in EXTRACTED:
             return ("attrs." + name, "json")  # every other record field, indexed as it comes
         return found
 
@@ -110,7 +111,7 @@ class Layout:
     def save(self, directory: str) -> None:
         tmp = os.path.join(directory, META_FILE + ".tmp")
         with open(tmp, "w") as f:
-            json.dump({"version": 1, "labels": self.labels, "fields": self.fields}, f)
+            json.dump({"version": 1, "labels": self.labels, "fields": self.fields, "all_fields": self.all_fields}, f)
         os.replace(tmp, os.path.join(directory, META_FILE))
 
     @classmethod
@@ -120,4 +121,5 @@ class Layout:
                 data = json.load(f)
         except FileNotFoundError:
             return None
-        return cls(labels=list(data.get("labels", [])), fields=dict(data.get("fields", {})))
+        return cls(labels=list(data.get("labels", [])), fields=dict(data.get("fields", {})),
+                   all_fields=bool(data.get("all_fields", False)))

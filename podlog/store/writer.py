@@ -47,9 +47,10 @@ def open_index(path: str, layout: Layout) -> tuple[Any, Layout]:
     os.makedirs(path, exist_ok=True)
     saved = Layout.load(path)
     if saved is not None and tantivy.Index.exists(path):
-        if (saved.labels, saved.fields) != (layout.labels, layout.fields):
-            log.warning("store %s keeps the labels and fields it was created with (%s, %s); new ones take a new "
-                        "store path", path, saved.labels, saved.fields)
+        if (saved.labels, saved.fields, saved.all_fields) != (layout.labels, layout.fields, layout.all_fields):
+            log.warning("store %s keeps the labels and fields it was created with (labels %s, fields %s, "
+                        "index_all_fields %s); new ones take a new store path", path, saved.labels, saved.fields,
+                        saved.all_fields)
         return tantivy.Index.open(path), saved
     index = tantivy.Index(layout.schema(), path=path, reuse=False)
     layout.save(path)
@@ -115,6 +116,7 @@ class StoreWriter:
         source = source or tag
         labels_wanted = self._labels
         extra = self._extra
+        all_fields = self.layout.all_fields
         out = []
         for i, raw in enumerate(docs):
             try:
@@ -130,14 +132,12 @@ class StoreWriter:
             doc.add_text("tag", tag)
             doc.add_text("source", source)
             doc.add_integer("offset", offsets[i] if offsets is not None and i < len(offsets) else -1)
-            attrs = {k: v for k, v in record.items() if k not in EXTRACTED}
             k8s = record.get("kubernetes")
             if isinstance(k8s, dict):
                 for key, column in _K8S_COLUMNS:
                     value = k8s.get(key)
                     if value is not None:
                         doc.add_text(column, str(value))
-                attrs["kubernetes"] = {k: v for k, v in k8s.items() if k not in K8S_EXTRACTED}
                 labels = k8s.get("labels")
                 if labels_wanted and isinstance(labels, dict):
                     for label, column in labels_wanted:
@@ -166,8 +166,12 @@ class StoreWriter:
                         continue
                 else:
                     doc.add_text(column, str(value))
-            if attrs:
-                doc.add_json("attrs", attrs)
+            if all_fields:
+                attrs = {k: v for k, v in record.items() if k not in EXTRACTED}
+                if isinstance(k8s, dict):
+                    attrs["kubernetes"] = {k: v for k, v in k8s.items() if k not in K8S_EXTRACTED}
+                if attrs:
+                    doc.add_json("attrs", attrs)
             out.append(doc)
         return out
 

@@ -293,6 +293,7 @@ def create_app(reader: StoreReader | str, token: str | None = None, static_dir: 
     """The ASGI app over a store (a path, or an open reader). ``token``: required on /api/ when set."""
     if isinstance(reader, str):
         reader = StoreReader(reader)
+    reader.start_sampler()
     api = _Api(reader)
     static_dir = static_dir or STATIC_DIR
     routes = [

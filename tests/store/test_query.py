@@ -49,4 +49,5 @@ def test_field_names() -> None:
     assert layout.resolve("status") == ("f_status", "number")
     assert layout.resolve("@timestamp") == ("ts", "time")
     assert layout.resolve("msg") == ("message", "text")
-    assert layout.resolve("user.id") == ("attrs.user.id", "json")
+    assert layout.resolve("user.id") is None  # not indexed
+    assert Layout(all_fields=True).resolve("user.id") == ("attrs.user.id", "json")

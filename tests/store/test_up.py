@@ -96,6 +96,36 @@ def test_up_with_path_collects_those_files(tmp_path: Path) -> None:
         assert up.stop() == 0
 
 
+def test_up_with_a_fluentd_config_runs_its_sources_into_the_store(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "1.log").write_text("0: Tue Dec  1 03:00:00 UTC 2026\n1: Tue Dec  1 03:00:01 UTC 2026\n")
+    conf = tmp_path / "fluent.conf"
+    conf.write_text(f"""<source>
+  @type tail
+  path {logs}/*.log
+  pos_file {tmp_path}/counter.pos
+  read_from_head true
+  tag counter
+  <parse>
+    @type none
+  </parse>
+</source>
+<match counter>
+  @type elasticsearch
+  host elasticsearch.invalid
+  port 9200
+</match>
+""")
+    up = Up(["--data", str(tmp_path / "data"), "-c", str(conf)], tmp_path)
+    try:
+        assert wait_for(lambda: up.get("api/search", q="", **{"from": "now-5m"})["total"] == 2, 60)
+        assert up.get("api/search", q='"1: Tue"', **{"from": "now-5m"})["hits"][0]["tag"] == "counter"
+        assert "replaced by the store" in "".join(up.lines)
+    finally:
+        assert up.stop() == 0
+
+
 def test_agent_and_sidecar_do_not_import_the_store_stack() -> None:
     code = ("import sys, podlog.cli, podlog.engine, podlog.stream, podlog.outputs.stdout, podlog.inputs.tail.input;"
             "bad = [m for m in ('tantivy', 'starlette', 'uvicorn') if m in sys.modules]; print(bad)")

@@ -21,6 +21,7 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient
 
 from podlog.store.reader import StoreReader
+from podlog.store.schema import Layout
 from podlog.store.writer import StoreWriter
 from podlog.web.api import create_app
 from podlog.web.server import is_loopback, make_server, parse_listen, resolve_token
@@ -42,7 +43,7 @@ def _a(i: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreWriter]:
     path = tmp_path_factory.mktemp("store") / "store"
-    writer = make_store(path)
+    writer = make_store(path, Layout(all_fields=True))
     # File A's second half arrives first, so arrival order is not file order (context must use offsets).
     write(writer, [_a(i) for i in range(15, 30)], source="1:100", offsets=[i * 100 for i in range(15, 30)])
     write(writer, [record(BASE_MS + 500 + i * 1000, f"other file line {i}", pod="api-1", namespace="pay")
@@ -188,6 +189,22 @@ def test_fields(client: TestClient) -> None:
     assert fields["status"] == "number"
 
 
+def test_fields_not_indexed_are_shown_and_sampled(tmp_path: Path) -> None:
+    writer = make_store(tmp_path / "s")  # default layout: only the configured fields are indexed
+    try:
+        write(writer, [record(BASE_MS + i, f"r {i}", status=500 if i % 4 == 0 else 200) for i in range(40)])
+        client = TestClient(create_app(StoreReader(writer.path)))
+        r = client.get("/api/search", params={"q": "level:x OR status:500", **RANGE})
+        assert r.status_code == 400 and r.json()["position"] == 11 and "not indexed" in r.json()["error"]
+        fields = {f["name"]: f for f in client.get("/api/fields", params=RANGE).json()["fields"]}
+        assert fields["status"] == {"name": "status", "type": "number", "indexed": False}
+        top = client.get("/api/top", params={"field": "status", **RANGE}).json()
+        assert top["values"] == [{"value": "200", "count": 30}, {"value": "500", "count": 10}]
+        assert top["sampled"] == 40
+    finally:
+        writer.close()
+
+
 def test_doc_and_404(client: TestClient) -> None:
     hit = search(client, "attempt 27", size=1)["hits"][0]
     assert client.get(f"/api/doc/{hit['id']}").json() == {**hit, "highlight": []}
@@ -247,6 +264,24 @@ def test_stats_and_default_range(tmp_path: Path) -> None:
         stats = client.get("/api/stats").json()
         assert stats["docs"] == 2 and stats["bytes"] > 0
         assert stats["oldest"] == now - 3_600_000 and stats["newest"] == now - 60_000
+    finally:
+        writer.close()
+
+
+def test_ingest_rate_over_the_last_seconds(tmp_path: Path) -> None:
+    writer = make_store(tmp_path / "s")
+    try:
+        write(writer, [record(BASE_MS, "first")])
+        now = [100.0]
+        reader = StoreReader(writer.path, reload_interval=0, clock=lambda: now[0])
+        reader.sample_rate()
+        write(writer, [record(BASE_MS, f"r {i}") for i in range(100)])
+        now[0] += 2.0
+        assert reader.stats()["ingest_rate"] == 50.0
+        now[0] += 20.0  # nothing new for 20 s: the old samples are out of the window
+        reader.sample_rate()
+        now[0] += 5.0
+        assert reader.ingest_rate() == 0.0
     finally:
         writer.close()
 
