@@ -1,4 +1,4 @@
-"""The web UI in a real browser: Debian's Chromium driven by Playwright against `podlog up --path`, the real agent
+"""The web UI in a real browser: Debian's Chromium driven by Playwright against `podlog up -c`, the real agent
 tailing files the test writes into the real store, served by the real API.
 
 Each test saves a screenshot of the view it checks under the session's temporary directory (printed at the end of
@@ -52,7 +52,7 @@ def _line(app: str, pod: str, i: int, t: float) -> str:
     word = "ERROR" if level == "error" else "request"
     message = f"{app} {word} {i} status={500 if level == 'error' else 200} path=/cart/{i % 4}"
     user = 'o"brien\\ops' if level == "error" else "ann"  # a quote and a backslash: filters must escape them
-    return json.dumps({"@timestamp": _iso(t), "level": level, "message": message, "user": user,
+    return json.dumps({"@timestamp": _iso(t), "level": level, "message": message, "user": user, "trace": f"t{i}",
                        "kubernetes": {"namespace_name": "shop", "pod_name": pod, "container_name": app,
                                       "labels": {"app": app}}}) + "\n"
 
@@ -63,7 +63,7 @@ def _get(url: str) -> dict:
 
 
 class Site:
-    """`podlog up` on loopback, collecting two log files: web.log (pod web-7f9c) and db.log (pod db-0)."""
+    """`podlog up -c` on loopback, collecting two log files: web.log (pod web-7f9c) and db.log (pod db-0)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -74,9 +74,24 @@ class Site:
             with open(self.logs / f"{app}.log", "w") as f:
                 for i in range(LINES):
                     f.write(_line(app, pod, i, now - 600 + i * 5))
+        self.store = root / "data" / "store"
+        config = {  # JSON is YAML; `user` indexed as a keyword, `trace` only kept
+            "agent": {"grace_period": "5s", "data_dir": str(root / "state")},
+            "sources": [{"type": "tail", "tag": "files.*", "path": [str(self.logs / "*.log")],
+                         "pos_file": str(root / "state" / "files.pos"), "read_from_head": True, "parser": "json"}],
+            "outputs": [{"type": "store", "match": "**", "path": str(self.store), "commit_interval": "1s",
+                         "fields": {"user": "keyword"}, "buffer": {"flush_interval": "1s"}}],
+        }
+        (root / "podlog.yaml").write_text(json.dumps(config, indent=2))
+        # The store made with that layout up front: `podlog up` opens the store before the agent starts, and a store
+        # keeps the layout it was created with.
+        from podlog.store.schema import Layout
+        from podlog.store.writer import open_index
+
+        open_index(str(self.store), Layout(fields={"user": "keyword"}))
         self.stderr = open(root / "up.log", "w+")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "podlog", "up", "--path", str(self.logs / "*.log"), "--data", str(root / "data"),
+            [sys.executable, "-m", "podlog", "up", "-c", str(root / "podlog.yaml"), "--data", str(root / "data"),
              "--listen", "127.0.0.1:0"], cwd=root, stdout=subprocess.DEVNULL, stderr=self.stderr)
         self.url = ""
 
@@ -266,6 +281,13 @@ def test_filter_from_an_opened_row_escapes_the_value(page, site: Site, shots: Pa
     settle(page)
     assert params(page)["cols"] == "user"
     assert set(column(page, "user")) == {'o"brien\\ops'}
+    # a field the store keeps without indexing cannot be filtered on (the server would refuse): said, not offered
+    page.locator("#hits tbody tr.hit").first.click()
+    trace = page.locator("#hits tr.detail tr[data-field='trace']")
+    expect(trace.locator("button.fin")).to_be_disabled()
+    expect(trace.locator("button.fout")).to_be_disabled()
+    assert "not indexed" in (trace.locator("button.fin").get_attribute("title") or "")
+    expect(page.locator("#hits tr.detail tr[data-field='user'] button.fin")).to_be_enabled()
     page.screenshot(path=str(shots / "row-filter.png"))
 
 
@@ -446,7 +468,7 @@ def guarded(site: Site) -> Iterator[str]:
     from podlog.web.api import create_app
     from podlog.web.server import make_server
 
-    server = make_server(create_app(str(site.root / "data" / "store"), token=TOKEN), "127.0.0.1", 0)
+    server = make_server(create_app(str(site.store), token=TOKEN), "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, name="guarded-api", daemon=True)
     thread.start()
     try:

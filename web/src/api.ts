@@ -14,7 +14,8 @@ export interface Hit {
 
 export interface SearchResult { total: number; took_ms: number; hits: Hit[] }
 export interface Histogram { interval_ms: number; buckets: { t: number; count: number }[] }
-export interface FieldInfo { name: string; type: string }
+/** `indexed: false`: kept in the document but not searchable (the store's `fields` option indexes it). */
+export interface FieldInfo { name: string; type: string; indexed?: boolean }
 export interface TopValues {
   field: string;
   total: number;

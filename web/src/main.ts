@@ -26,6 +26,7 @@ let tail: EventSource | null = null;
 let tailKey = "";
 let liveCount = 0;
 let contextKey = "";
+let notIndexed = new Set<string>();
 
 const queryInput = byId<HTMLInputElement>("query");
 const queryError = byId("query-error");
@@ -51,6 +52,7 @@ window.addEventListener("popstate", () => {
 });
 
 const actions = {
+  searchable: (field: string) => !notIndexed.has(field),
   filterIn: (field: string, value: unknown) => navigate({ q: filterIn(state.q, field, value), ctx: null }),
   filterOut: (field: string, value: unknown) => navigate({ q: filterOut(state.q, field, value), ctx: null }),
   toggleColumn: (field: string) => {
@@ -144,6 +146,7 @@ async function search(): Promise<void> {
     table.header(state.cols);
     table.rows(hits, state.cols);
     updateSummary(res.took_ms);
+    notIndexed = new Set(fields.fields.filter((f) => f.indexed === false).map((f) => f.name));
     sidebar.setFields(fields.fields, state.cols);
     chart.render(hist, ...chartRange(hist));
   } catch (e) {

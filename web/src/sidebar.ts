@@ -3,6 +3,7 @@
 
 import type { FieldInfo, TopValues } from "./api";
 import { compact, h } from "./dom";
+import { NOT_INDEXED_TITLE } from "./table";
 
 export interface SidebarActions {
   top(field: string): Promise<TopValues>;
@@ -60,7 +61,8 @@ export class Sidebar {
       h("span", { class: `type type-${f.type}` }, f.type.slice(0, 3)), f.name);
     const col = h("button", { type: "button", class: "field-col", title: chosen ? "Remove column" : "Add column" },
       chosen ? "remove" : "add");
-    const li = h("li", { class: known ? "field" : "field missing", "data-field": f.name }, name, col);
+    const cls = `field${known ? "" : " missing"}${f.indexed === false ? " stored-only" : ""}`;
+    const li = h("li", { class: cls, "data-field": f.name }, name, col);
     col.addEventListener("click", () => this.actions.toggleColumn(f.name));
     name.addEventListener("click", () => {
       if (this.open.has(f.name)) {
@@ -84,8 +86,11 @@ export class Sidebar {
       const rows = top.values.map((v) => {
         const base = top.sampled ?? top.total;
         const pct = base > 0 ? (100 * v.count) / base : 0;
-        const plus = h("button", { type: "button", class: "fin", title: "Filter for this value" }, "+");
-        const minus = h("button", { type: "button", class: "fout", title: "Filter out this value" }, "\u2212");
+        const off = this.fields.find((f) => f.name === field)?.indexed === false;
+        const plus = h("button", { type: "button", class: "fin", disabled: off,
+          title: off ? `${field}: ${NOT_INDEXED_TITLE}` : "Filter for this value" }, "+");
+        const minus = h("button", { type: "button", class: "fout", disabled: off,
+          title: off ? `${field}: ${NOT_INDEXED_TITLE}` : "Filter out this value" }, "\u2212");
         plus.addEventListener("click", () => this.actions.filterIn(field, v.value));
         minus.addEventListener("click", () => this.actions.filterOut(field, v.value));
         return h("li", { class: "top-value", title: `${v.count} of ${base}` },

@@ -5,7 +5,11 @@ import type { Hit } from "./api";
 import { h } from "./dom";
 import { formatTime } from "./time";
 
+export const NOT_INDEXED_TITLE = "not indexed, so not searchable (the store output's fields option indexes it)";
+
 export interface RowActions {
+  /** False for a field the store keeps but does not index (a filter on it would be refused). */
+  searchable(field: string): boolean;
   context(hit: Hit): void;
   filterIn(field: string, value: unknown): void;
   filterOut(field: string, value: unknown): void;
@@ -94,9 +98,12 @@ function cell(hit: Hit, col: string): HTMLTableCellElement {
 
 function fieldRow(name: string, value: unknown, cols: string[], actions: RowActions): HTMLElement {
   const chosen = cols.includes(name);
+  const off = !actions.searchable(name);
   const buttons = [
-    h("button", { type: "button", class: "fin", title: `Filter for ${name}` }, "+"),
-    h("button", { type: "button", class: "fout", title: `Filter out ${name}` }, "\u2212"),
+    h("button", { type: "button", class: "fin", title: off ? `${name}: ${NOT_INDEXED_TITLE}` : `Filter for ${name}`,
+      disabled: off }, "+"),
+    h("button", { type: "button", class: "fout", title: off ? `${name}: ${NOT_INDEXED_TITLE}` : `Filter out ${name}`,
+      disabled: off }, "\u2212"),
     h("button", { type: "button", class: "fcol", title: chosen ? "Remove column" : "Add column" },
       chosen ? "\u25a3" : "\u25a1"),
   ];
