@@ -114,7 +114,7 @@ function showError(e: unknown): void {
     byId("token-banner").hidden = false;
     return;
   }
-  if (e instanceof ApiError && e.status === 400) {
+  if (e instanceof ApiError && e.status === 400 && e.position !== null) { // the query's own error
     queryInput.classList.add("invalid");
     renderQueryError(queryError, state.q, e.message, e.position);
     return;
