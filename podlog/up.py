@@ -22,7 +22,8 @@ __all__ = ["up"]
 
 log = logging.getLogger("podlog.up")
 
-_STORE_OPTIONS = {"commit_interval": "1s", "index_all_fields": True}  # any field:value, at small rates
+_STORE_OPTIONS = {"commit_interval": "1s", "index_all_fields": True,  # any field:value, at small rates
+                  "retention": "7d", "max_size": "2GiB"}
 _BUFFER = {"flush_interval": "1s"}
 
 
@@ -102,7 +103,6 @@ def up(config_path: str | None, globs: list[str], data_dir: str, listen: str, to
     from podlog.config.loader import load_config_text
     from podlog.engine import Engine
     from podlog.store.schema import Layout
-    from podlog.store.writer import open_index
     from podlog.web.server import make_server, parse_listen, resolve_token
 
     data = Path(data_dir).resolve()
@@ -133,30 +133,55 @@ def up(config_path: str | None, globs: list[str], data_dir: str, listen: str, to
         print(f"podlog: {exc}", file=sys.stderr)
         return 2
 
-    open_index(store_path, Layout())  # created now, so the API can open it before the first commit
-    from podlog.web.api import create_app
-
-    api_token = resolve_token(host, token, store_path)
-    app = create_app(store_path, token=api_token)
-    server = make_server(app, host, port)
-
     if demo is not None:
         demo.start()
         _say(f"demo workload: counter (1.log, 2.log via streaming sidecars), myapp, api (JSON, errors, Java "
              f"traces), nginx (access log) -> {demo.dir}")
-    agent = threading.Thread(target=engine.run, kwargs={"install_signals": False}, name="agent", daemon=True)
+    failed: list[str] = []
+    servers: list[Any] = []
+
+    def run_agent() -> None:
+        try:
+            engine.run(install_signals=False)
+        except Exception as exc:  # e.g. the store is locked by another writer: say so and stop the server too
+            failed.append(str(exc))
+            _say(f"the agent stopped: {exc}")
+            for server in servers:
+                server.should_exit = True
+
+    agent = threading.Thread(target=run_agent, name="agent", daemon=True)
     agent.start()
     _say(f"agent: collecting {source}" + (f" (config: {data / 'up.yaml'})" if not config_path else ""))
+    # The store output creates the store (with its layout) when the agent starts; the API opens it then.
+    deadline = time.monotonic() + 60
+    while not (engine.started and Layout.load(store_path)) and not failed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if failed or Layout.load(store_path) is None:
+        if not failed:
+            _say(f"the store did not appear at {store_path}")
+        engine.request_stop()
+        agent.join(timeout=config.agent.grace_period + 10)
+        if demo is not None:
+            demo.stop()
+        return 1
     _say(f"store: {store_path}")
-    link = f"http://{host if ':' not in host else f'[{host}]'}:{server.config.port}/"
+
+    from podlog.web.api import create_app
+
+    api_token = resolve_token(host, token, store_path)
+    server = make_server(create_app(store_path, token=api_token), host, port)
+    servers.append(server)
+    if failed:
+        server.should_exit = True
 
     def announce() -> None:
         deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
+        while not server.started and not server.should_exit and time.monotonic() < deadline:
             time.sleep(0.05)
-        if server.started:
-            port_now = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-            url = link.replace(f":{port}/", f":{port_now}/")
+        sockets = [s for srv in (server.servers or []) for s in srv.sockets] if server.started else []
+        if sockets:
+            bound = sockets[0].getsockname()[1]
+            url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}/"
             _say(f"UI and API: {url}" + (f"?token={api_token}" if api_token else "") + "   (Ctrl-C stops)")
 
     threading.Thread(target=announce, name="announce", daemon=True).start()
@@ -172,4 +197,4 @@ def up(config_path: str | None, globs: list[str], data_dir: str, listen: str, to
         agent.join(timeout=config.agent.grace_period + 10)
         if demo is not None:
             demo.stop()
-    return 0
+    return 1 if failed else 0

@@ -7,6 +7,7 @@ last commit (the index is reloaded at most every ``reload_interval``).
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import threading
 import time
@@ -21,6 +22,8 @@ from podlog.store.schema import Layout
 from podlog.store.writer import directory_bytes
 
 __all__ = ["NotFound", "StoreReader"]
+
+log = logging.getLogger(__name__)
 
 _MAX_I64 = 2**62
 TOP_SAMPLE = 10_000      # stored documents read for top values of a field that is not indexed
@@ -59,7 +62,10 @@ class StoreReader:
         if now - self._reloaded >= self.reload_interval:
             with self._lock:
                 if now - self._reloaded >= self.reload_interval:
-                    self.index.reload()
+                    try:
+                        self.index.reload()
+                    except ValueError as exc:  # the writer's cleanup raced us: keep the last view this time
+                        log.debug("store reload failed, using the previous commit: %s", exc)
                     self._reloaded = now
         return self.index.searcher()
 
@@ -100,13 +106,30 @@ class StoreReader:
 
     def search(self, q: str, from_ms: int, to_ms: int, size: int = 100, offset: int = 0) -> dict[str, Any]:
         start = time.perf_counter()
-        query, ast = self.query(q, from_ms, to_ms)
+        query, ast = self.query(q)
         searcher = self.searcher()
-        result = searcher.search(query, max(size, 1), count=True, order_by_field="ts", offset=offset,
-                                 order=self.t.Order.Desc)  # tantivy refuses a limit of 0
-        addresses = [addr for _, addr in result.hits][:size]
+        total = self.count(self._within(query, from_ms * 1000, to_ms * 1000 + 999))
+        addresses = self._newest(searcher, query, from_ms * 1000, to_ms * 1000 + 999, size, offset) if size else []
         hits = self._hits(searcher, addresses, Highlighter(ast, self.layout))
-        return {"total": result.count, "took_ms": round((time.perf_counter() - start) * 1000, 3), "hits": hits}
+        return {"total": total, "took_ms": round((time.perf_counter() - start) * 1000, 3), "hits": hits}
+
+    def _within(self, query: Any, low_us: int, high_us: int) -> Any:
+        t = self.t
+        window = t.Query.range_query(self.schema, "ts", t.FieldType.Integer, low_us, high_us)
+        return t.Query.boolean_query([(t.Occur.Must, window), (t.Occur.Must, query)])
+
+    def _newest(self, searcher: Any, query: Any, low_us: int, high_us: int, size: int, offset: int) -> list[Any]:
+        """The newest matches, looked for in the last 1/64 of the range first, widened 8x until enough are found:
+        sorting by time costs per match, and the newest page of a busy hour is in its last minute."""
+        span = high_us - low_us
+        window = max(span // 64, 60_000_000)
+        while True:
+            lo = max(low_us, high_us - window)
+            found = searcher.search(self._within(query, lo, high_us), size, count=False, order_by_field="ts",
+                                    offset=offset, order=self.t.Order.Desc).hits
+            if len(found) >= size or lo == low_us:
+                return [addr for _, addr in found]
+            window *= 8
 
     def count(self, query: Any) -> int:
         return int(self.searcher().search(query, 1, count=True).count or 0)
@@ -220,16 +243,23 @@ class StoreReader:
         same = t.Query.term_query(self.schema, "source", hit["source"])
         key, pivot = ("offset", hit["offset"]) if hit["offset"] >= 0 else ("seq", int(hit["id"]))
 
-        def side(lo: int, hi: int, n: int, order: Any) -> list[dict[str, Any]]:
+        def side(n: int, older: bool) -> list[dict[str, Any]]:
+            """Sorting costs per match: look near the pivot first (n lines of ~2 KB, by offset), then wider."""
             if n <= 0:
                 return []
-            window = t.Query.range_query(self.schema, key, t.FieldType.Integer, lo, hi)
-            query = t.Query.boolean_query([(t.Occur.Must, same), (t.Occur.Must, window)])
-            found = searcher.search(query, n, count=False, order_by_field=key, order=order).hits
-            return self._hits(searcher, [a for _, a in found], None)
+            reach = n * (2048 if key == "offset" else 4)
+            while True:
+                lo, hi = (pivot - reach, pivot - 1) if older else (pivot + 1, pivot + reach)
+                window = t.Query.range_query(self.schema, key, t.FieldType.Integer, lo, hi)
+                query = t.Query.boolean_query([(t.Occur.Must, same), (t.Occur.Must, window)])
+                found = searcher.search(query, n, count=False, order_by_field=key,
+                                        order=t.Order.Desc if older else t.Order.Asc).hits
+                if len(found) >= n or reach >= _MAX_I64 // 2:
+                    return self._hits(searcher, [a for _, a in found], None)
+                reach = min(reach * 16, _MAX_I64 // 2)
 
-        older = side(-_MAX_I64, pivot - 1, before, t.Order.Desc)
-        newer = side(pivot + 1, _MAX_I64, after, t.Order.Asc)
+        older = side(before, older=True)
+        newer = side(after, older=False)
         return {"before": older[::-1], "hit": hit, "after": newer}
 
     def max_seq(self) -> int:

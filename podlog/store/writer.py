@@ -212,7 +212,9 @@ class StoreWriter:
         self._open_gen += 1
         try:
             self.writer.commit()
-        except Exception as exc:  # disk full, I/O error: these documents are gone, their chunks are retried
+        except BaseException as exc:  # disk full, I/O error, a tantivy panic: these chunks are written again
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
             log.error("store commit failed: %s", exc)
             self._failed[gen] = f"store commit failed: {exc}"
             try:

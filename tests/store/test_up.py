@@ -76,8 +76,14 @@ def test_up_with_no_arguments_collects_the_demo(tmp_path: Path) -> None:
         assert wait_for(lambda: up.get("api/search", q='"Caused by"', size="0", **window)["total"] > 0, 60)
         trace = up.get("api/search", q='"Caused by"', size="1", **window)["hits"][0]["message"]
         assert "IllegalStateException" in trace and "\tat com.shop" in trace
+        # podlog up indexes every field: any field:value works.
+        assert wait_for(lambda: up.get("api/search", q="status:[500 TO 599]", size="0", **window)["total"] > 0, 60)
         stats = up.get("api/stats")
         assert stats["docs"] > 0 and stats["bytes"] > 0
+        # A second `podlog up` on the same data cannot write the store: it says so and exits 1.
+        second = subprocess.run([*PODLOG, "up", "--listen", "127.0.0.1:0", "--data", str(tmp_path / "data")],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1 and "the agent stopped" in second.stderr and "lock" in second.stderr.lower()
     finally:
         assert up.stop() == 0
     assert "Traceback" not in "".join(up.lines)
