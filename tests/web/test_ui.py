@@ -83,12 +83,6 @@ class Site:
                          "fields": {"user": "keyword"}, "buffer": {"flush_interval": "1s"}}],
         }
         (root / "podlog.yaml").write_text(json.dumps(config, indent=2))
-        # The store made with that layout up front: `podlog up` opens the store before the agent starts, and a store
-        # keeps the layout it was created with.
-        from podlog.store.schema import Layout
-        from podlog.store.writer import open_index
-
-        open_index(str(self.store), Layout(fields={"user": "keyword"}))
         self.stderr = open(root / "up.log", "w+")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "podlog", "up", "-c", str(root / "podlog.yaml"), "--data", str(root / "data"),
