@@ -6,7 +6,8 @@ the idle memory of ``podlog up``.
 
 The corpus: CRI container log files of 20 pods in kubelet's layout, JSON payloads (level, msg, path, status,
 duration, user, trace id) and 5% plain lines, times spread over the 5 hours before now, so "the last hour" holds
-a fifth of the rows. The agent reads them with ``exit_on_eof`` into a ``store`` output; the queries then run
+a fifth of the rows (the last hour is taken before the newest record, so a kept corpus can be queried again
+later). The agent reads them with ``exit_on_eof`` into a ``store`` output; the queries then run
 in this process on the finished store (median and p90 of repeated runs, each a different term).
 """
 
@@ -68,14 +69,14 @@ def generate(directory: Path, rows: int, seed: int = 7) -> int:
     return sum(p.stat().st_size for p in containers.iterdir())
 
 
-def ingest(directory: Path, store: Path, threads: int) -> dict[str, float]:
+def ingest(directory: Path, store: Path, threads: int, options: dict[str, str]) -> dict[str, float]:
     config = directory / "bench-store.yaml"
     config.write_text(json.dumps({
         "agent": {"grace_period": "600s"},
         "sources": [{"type": "tail", "tag": "kube.*", "path": [str(directory / "containers" / "*.log")],
                      "read_from_head": True, "exit_on_eof": True, "parser": "json"}],
         "outputs": [{"type": "store", "match": "**", "path": str(store), "threads": threads,
-                     "fields": {"status": "number", "user": "keyword"},
+                     "fields": {"status": "number", "user": "keyword"}, **options,
                      "buffer": {"flush_interval": "1s"}}],
     }))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -107,8 +108,8 @@ def queries(store: Path, runs: int) -> dict[str, tuple[float, float, float]]:
     from podlog.store.timerange import choose_interval_ms
 
     reader = StoreReader(str(store), reload_interval=3600)
-    now = int(time.time() * 1000)
-    hour = (now - 3_600_000, now)
+    newest = reader.stats()["newest"]  # "now" for the corpus: its last record (it may have been made earlier)
+    hour = (newest - 3_600_000, newest)
     pods = [p for p, _ in PODS]
     out = {}
     out["search newest 100, term, last hour (level:error)"] = timed(
@@ -156,6 +157,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="indexing threads of the store writer")
     p.add_argument("--keep", help="directory for the corpus and store (kept); default: a temporary one")
     p.add_argument("--skip-up", action="store_true")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="another option of the store output (e.g. commit_docs=200000)")
     p.add_argument("--queries-only", action="store_true", help="with --keep: query the store already there")
     args = p.parse_args()
     directory = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="podlog-bench-store-"))
@@ -172,7 +175,7 @@ def main() -> int:
         if not args.queries_only:
             shutil.rmtree(store, ignore_errors=True)
             print(f"load average before ingest: {os.getloadavg()[0]:.1f}")
-            result = ingest(directory, store, args.threads)
+            result = ingest(directory, store, args.threads, dict(o.split("=", 1) for o in args.option))
             docs = StoreReader(str(store)).stats()["docs"]
             print(f"ingest: {docs:,} rows in {result['wall_s']:.1f} s = {docs / result['wall_s']:,.0f} rows/s "
                   f"(agent CPU {result['cpu_s']:.0f} s = {result['cpu_s'] / docs * 1e6:.1f} µs/row, "
