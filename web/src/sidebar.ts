@@ -81,6 +81,11 @@ export class Sidebar {
     const box = h("div", { class: "top" }, h("span", { class: "muted" }, "loading…"));
     li.querySelector(".top")?.remove();
     li.append(box);
+    if (this.fields.find((f) => f.name === field)?.type === "text") {
+      box.replaceChildren(h("span", { class: "muted" }, "Full text: search words or \"phrases\" in it; " +
+        "top values are for keyword and number fields."));
+      return;
+    }
     try {
       const top = await this.actions.top(field);
       const rows = top.values.map((v) => {
