@@ -11,7 +11,6 @@ from podlog.store.schema import KEYWORDS, MESSAGE_KEYS
 __all__ = ["lookup", "message_of", "time_us"]
 
 _DAYS: dict[str, int] = {}
-_SECONDS: dict[str, int] = {}  # the last seconds seen: records of one second share the parse
 
 
 def _epoch_seconds(text: str) -> int:
@@ -37,14 +36,8 @@ def parse_time_us(value: Any) -> int | None:
     if not isinstance(value, str) or len(value) < 19:
         return None
     if len(value) == 30 and value[19] == "." and value[29] == "Z":  # CRI's nanoseconds, the common case
-        second = value[:19]
-        seconds = _SECONDS.get(second)
         try:
-            if seconds is None:
-                if len(_SECONDS) > 4096:
-                    _SECONDS.clear()
-                seconds = _SECONDS[second] = _epoch_seconds(second)
-            return seconds * 1_000_000 + int(value[20:26])
+            return _epoch_seconds(value[:19]) * 1_000_000 + int(value[20:26])
         except ValueError:
             return None
     try:

@@ -8,9 +8,7 @@ wait), not per chunk: several chunks share one commit.
 
 from __future__ import annotations
 
-import binascii
 import logging
-import math
 import os
 import threading
 import time
@@ -109,89 +107,81 @@ class StoreWriter:
     # --- writing ---------------------------------------------------------------------------------------------
 
     def documents(self, tag: str, docs: Iterable[bytes], source: str | None,
-                  offsets: list[int] | None) -> list[str]:
-        """The batch as tantivy JSON documents (seq is put in front later, under the lock, by ``add``).
+                  offsets: list[int] | None) -> list[Any]:
+        """tantivy documents for one batch (seq assigned later, under the lock). The hot path: plain dict
+        lookups rather than the generic helpers, a few µs per record."""
+        import tantivy
 
-        The hot path. One JSON text per record, parsed by tantivy in Rust (``add_json``), costs about a third
-        less CPU than a ``Document`` filled by a dozen Python calls; plain dict lookups rather than the generic
-        helpers. The record itself goes in base64 (tantivy's JSON form of a bytes field)."""
         now = int(self.clock() * 1_000_000)
         source = source or tag
         labels_wanted = self._labels
         extra = self._extra
         all_fields = self.layout.all_fields
-        loads, dumps, b64 = orjson.loads, orjson.dumps, binascii.b2a_base64
-        has_offsets = offsets is not None
-        n_offsets = len(offsets) if offsets is not None else 0
         out = []
         for i, raw in enumerate(docs):
             try:
-                record = loads(raw)
+                record = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 record = None
             if not isinstance(record, dict):
                 record = {"message": raw.decode("utf-8", "replace")}
-            doc: dict[str, Any] = {
-                "ts": time_us(record, now), "message": message_of(record),
-                "src": b64(raw, newline=False).decode("ascii"), "tag": tag, "source": source,
-                "offset": offsets[i] if has_offsets and i < n_offsets else -1,  # type: ignore[index]
-            }
+            doc = tantivy.Document()
+            doc.add_integer("ts", time_us(record, now))
+            doc.add_text("message", message_of(record))
+            doc.add_bytes("src", raw)
+            doc.add_text("tag", tag)
+            doc.add_text("source", source)
+            doc.add_integer("offset", offsets[i] if offsets is not None and i < len(offsets) else -1)
             k8s = record.get("kubernetes")
             if isinstance(k8s, dict):
                 for key, column in _K8S_COLUMNS:
                     value = k8s.get(key)
                     if value is not None:
-                        doc[column] = value if isinstance(value, str) else str(value)
+                        doc.add_text(column, str(value))
                 labels = k8s.get("labels")
                 if labels_wanted and isinstance(labels, dict):
                     for label, column in labels_wanted:
                         value = labels.get(label)
                         if value is not None:
-                            doc[column] = str(value)
+                            doc.add_text(column, str(value))
             else:
                 for name in ("namespace", "pod", "container", "node"):
                     value = keyword(record, name)
                     if value is not None:
-                        doc[name] = value
+                        doc.add_text(name, value)
             value = record.get("stream")
             if isinstance(value, str):
-                doc["stream"] = value
-            value = record.get("level")
-            if isinstance(value, str):
-                doc["level"] = value
-            else:
-                value = keyword(record, "level")
-                if value is not None:
-                    doc["level"] = value
+                doc.add_text("stream", value)
+            value = keyword(record, "level")
+            if value is not None:
+                doc.add_text("level", value)
             for path, column, kind in extra:
                 value = lookup(record, path)
                 if value is None or isinstance(value, (dict, list)):
                     continue
                 if kind == "number":
                     try:
-                        number = float(value)
+                        doc.add_float(column, float(value))
                     except (TypeError, ValueError):
                         continue
-                    if math.isfinite(number):
-                        doc[column] = number
                 else:
-                    doc[column] = str(value)
+                    doc.add_text(column, str(value))
             if all_fields:
                 attrs = {k: v for k, v in record.items() if k not in EXTRACTED}
                 if isinstance(k8s, dict):
                     attrs["kubernetes"] = {k: v for k, v in k8s.items() if k not in K8S_EXTRACTED}
                 if attrs:
-                    doc["attrs"] = attrs
-            out.append(dumps(doc).decode())
+                    doc.add_json("attrs", attrs)
+            out.append(doc)
         return out
 
-    def add(self, documents: list[str]) -> int:
+    def add(self, documents: list[Any]) -> int:
         """Queue documents; returns the generation whose commit makes them durable."""
         with self._cond:
             seq = self.next_seq
-            add_json = self.writer.add_json
             for doc in documents:
-                add_json(f'{{"seq":{seq},{doc[1:]}')
+                doc.add_integer("seq", seq)
+                self.writer.add_document(doc)
                 seq += 1
             self.next_seq = seq
             self._uncommitted += len(documents)
