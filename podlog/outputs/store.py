@@ -67,11 +67,8 @@ class StoreOutput(Output):
 
     def write(self, chunk: Chunk) -> Result:
         writer = self.writer
-        docs: list[Any] = []
-        for batch in chunk.batches:
-            docs.extend(writer.documents(chunk.tag, batch.docs, batch.source, batch.offsets))
         try:
-            generation = writer.add(docs)
+            generation = writer.add_batches(chunk.tag, [(b.docs, b.source, b.offsets) for b in chunk.batches])
         except Exception as exc:  # the writer refused (e.g. its index is broken): try again later
             return Result.retry(f"store: {exc}")
         timeout = self.options.commit_timeout
