@@ -26,7 +26,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: flo
 
 def read_ndjson(path: Path) -> list[dict]:
     """Every complete JSON line of ``path`` (and of ``path``'s directory files, if a directory)."""
-    files = sorted(path.rglob("*.ndjson")) if path.is_dir() else [path] if path.exists() else []
+    # is_file, not exists: an output directory created between the two checks must not be read as a file
+    files = sorted(path.rglob("*.ndjson")) if path.is_dir() else [path] if path.is_file() else []
     out = []
     for f in files:
         data = f.read_bytes()
