@@ -181,8 +181,8 @@ class StoreWriter:
         generation whose commit makes them durable.
 
         Slices bound the memory: an 8 MiB chunk turned into tantivy documents all at once is ~35 MB of Python
-        objects, the largest part of the agent's peak. The lock is held across the slices so the whole chunk
-        joins one commit (a failed commit sends back whole chunks, never one that was partly made durable)."""
+        objects. The lock is held across the slices so the whole chunk joins one commit (a failed commit sends
+        back whole chunks, never one that was partly made durable)."""
         with self._cond:
             for docs, source, offsets in batches:
                 for start in range(0, len(docs), slice_size):

@@ -144,3 +144,21 @@ def test_second_writer_is_refused(tmp_path: Path) -> None:
             StoreWriter(writer.path)
     finally:
         writer.close()
+
+
+def test_a_chunk_in_slices_keeps_every_record_its_offset_and_one_commit(tmp_path: Path) -> None:
+    writer = make_store(tmp_path / "s", commit_interval=3600, commit_docs=10**9)
+    try:
+        first = [orjson.dumps(record(BASE_MS + i, f"a {i}")) for i in range(7)]
+        second = [orjson.dumps(record(BASE_MS + 100 + i, f"b {i}")) for i in range(5)]
+        gen = writer.add_batches("t", [(first, "file-a", [10 * i for i in range(7)]), (second, "file-b", None)],
+                                 slice_size=3)
+        assert writer.wait(gen, timeout=0.01) is not None  # not durable before its commit
+        writer.commit()
+        assert writer.wait(gen, timeout=5) is None
+        reader = StoreReader(writer.path, reload_interval=0)
+        hits = reader.search("", *ALL, size=100)["hits"]
+        assert sorted((h["source"], h["offset"], h["message"]) for h in hits) == sorted(
+            [("file-a", 10 * i, f"a {i}") for i in range(7)] + [("file-b", -1, f"b {i}") for i in range(5)])
+    finally:
+        writer.close()
