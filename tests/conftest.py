@@ -24,6 +24,26 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: flo
     return predicate()
 
 
+def daemonset_images() -> Path | None:
+    """The fluentd-kubernetes-daemonset v1.19 image folders, as users bring them (never copied into the project).
+
+    Found in ``$PODLOG_SHARED`` or the ``shared/`` folder beside the checkout (or beside a worktree's parent);
+    tests that need it skip, saying so, where it is absent.
+    """
+    roots = [Path(os.environ["PODLOG_SHARED"])] if os.environ.get("PODLOG_SHARED") else []
+    repo = Path(__file__).resolve().parents[1]
+    roots += [repo.parent / "shared", repo.parent.parent / "shared"]
+    for root in roots:
+        images = root / "compat" / "fluentd-kubernetes-daemonset" / "docker-image" / "v1.19"
+        if images.is_dir():
+            return images.resolve()
+    return None
+
+
+NO_IMAGES = ("the fluentd-kubernetes-daemonset corpus is not there (shared/compat/fluentd-kubernetes-daemonset "
+             "beside the checkout, or set PODLOG_SHARED)")
+
+
 def read_ndjson(path: Path) -> list[dict]:
     """Every complete JSON line of ``path`` (and of ``path``'s directory files, if a directory)."""
     # is_file, not exists: an output directory created between the two checks must not be read as a file

@@ -31,22 +31,10 @@ from podlog.config.notices import collect
 from podlog.dryrun import check_lines
 from podlog.engine import Engine
 from podlog.plugin import lookup
+from tests.conftest import NO_IMAGES, daemonset_images
 
-
-def _compat() -> Path | None:
-    roots = [Path(os.environ["PODLOG_SHARED"])] if os.environ.get("PODLOG_SHARED") else []
-    repo = Path(__file__).resolve().parents[2]
-    roots += [repo / ".." / "shared", repo / ".." / ".." / "shared"]  # the repo, or a worktree beside it
-    for root in roots:
-        images = root / "compat" / "fluentd-kubernetes-daemonset" / "docker-image" / "v1.19"
-        if images.is_dir():
-            return images.resolve()
-    return None
-
-
-IMAGES = _compat()
-pytestmark = pytest.mark.skipif(IMAGES is None, reason="the fluentd-kubernetes-daemonset corpus is not there "
-                                "(../shared/compat/fluentd-kubernetes-daemonset, or set PODLOG_SHARED)")
+IMAGES = daemonset_images()
+pytestmark = pytest.mark.skipif(IMAGES is None, reason=NO_IMAGES)
 
 # What the DaemonSet manifests of the repository set (fluentd-daemonset-elasticsearch*.yaml and the README):
 # systemd and prometheus disabled (podlog reads no journal and serves its own /metrics).

@@ -14,6 +14,7 @@ from podlog.config.fluentd_ruby import USE_DEFAULT, USE_NIL, RubyError, UnsetVar
 from podlog.config.fluentd_syntax import parse_fluentd
 from podlog.config.notices import collect
 from tests.config.test_fluentd_daemonset import DOCUMENTED_ENV, IMAGES
+from tests.conftest import NO_IMAGES
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ def test_unevaluable_ruby_is_refused_only_where_it_would_matter() -> None:
         "host": "es:9200"}
 
 
-@pytest.mark.skipif(IMAGES is None, reason="the fluentd-kubernetes-daemonset corpus is not there")
+@pytest.mark.skipif(IMAGES is None, reason=NO_IMAGES)
 def test_every_embedded_expression_of_the_19_images() -> None:
     """Every distinct ``#{...}`` of the real files evaluates, but for the kubernetes_url one (without its
     variable); with FLUENT_FILTER_KUBERNETES_URL set, that one too."""

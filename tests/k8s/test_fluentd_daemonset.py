@@ -14,26 +14,20 @@ token file and there is no ServiceAccount mount outside a pod.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_ndjson, wait_for
+from tests.conftest import NO_IMAGES, daemonset_images, read_ndjson, wait_for
 from tests.drivers.k8s_api import K8sApiDouble
 from tests.k8s.helpers import NODE, cid, namespace, pod
 
-REPO = Path(__file__).resolve().parents[2]
-CANDIDATES = [Path(os.environ["PODLOG_SHARED_DIR"])] if os.environ.get("PODLOG_SHARED_DIR") else [
-    REPO.parent / "shared", REPO.parent.parent / "shared"]
-CONF = next((c / "compat/fluentd-kubernetes-daemonset/docker-image/v1.19/debian-elasticsearch7/conf"
-             for c in CANDIDATES if (c / "compat/fluentd-kubernetes-daemonset").is_dir()), None)
+IMAGES = daemonset_images()
+CONF = IMAGES / "debian-elasticsearch7" / "conf" if IMAGES is not None else None
 
 
-@pytest.mark.skipif(CONF is None, reason="the shared compat checkout (fluentd-kubernetes-daemonset) is absent; "
-                    "set PODLOG_SHARED_DIR")
+@pytest.mark.skipif(CONF is None, reason=NO_IMAGES)
 def test_daemonset_config_enriches_as_fluentd(tmp_path, agent_factory, monkeypatch):
     assert CONF is not None
     conf = tmp_path / "conf"
