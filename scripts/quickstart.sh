@@ -10,7 +10,10 @@ PY="${PYTHON:-python3}"
 stamp=.venv/.podlog-installed
 want="$(sha256sum pyproject.toml)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install -q -e . >/dev/null
+  if ! .venv/bin/python -m pip install -q -e . >.venv/pip.log 2>&1; then
+    cat .venv/pip.log >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
 # The web UI's assets (npm, lockfile) are built by scripts/build-ui.sh when the checkout has it.
