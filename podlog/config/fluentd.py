@@ -21,7 +21,7 @@ from podlog.config.fluentd_syntax import Element, Param, parse_fluentd
 from podlog.config.model import AgentSettings, Config, PluginSpec, Section
 from podlog.config.yaml_loader import LineDict
 
-__all__ = ["FILTER_TYPES", "INPUT_TYPES", "OUTPUT_TYPES", "PARSER_TYPES", "load_fluentd_text"]
+__all__ = ["FILTER_TYPES", "INPUT_TYPES", "OUTPUT_TYPES", "PARSER_TYPES", "load_fluentd_text", "supported_type"]
 
 # Fluentd plugin type -> podlog plugin name. Anything else is refused here, with the list.
 INPUT_TYPES = {"tail": "tail", "forward": "forward", "http": "http", "syslog": "syslog"}
@@ -183,6 +183,12 @@ def _plugin_type(el: Element, kind: str, name: str, path: str) -> str:
     supported = ", ".join(sorted(set(table.values())))
     raise _err(el, path, f"{el.tag}: @type {name} is not supported by podlog; supported {kind} types: {supported}"
                          f" (Fluentd names accepted: {', '.join(sorted(table))}); see docs/fluentd.md")
+
+
+def supported_type(kind: str, fluentd_type: str) -> bool:
+    """Whether a Fluentd ``@type`` of this kind (input, filter, output) loads: it maps to a plugin podlog has."""
+    name = _TYPES[kind].get(fluentd_type)
+    return name is not None and _exists(kind, name)
 
 
 def _exists(kind: str, name: str) -> bool:

@@ -24,13 +24,12 @@ import orjson
 import pytest
 
 from podlog.config.errors import ConfigError
-from podlog.config.fluentd import FILTER_TYPES, OUTPUT_TYPES
+from podlog.config.fluentd import supported_type
 from podlog.config.fluentd_syntax import Element, parse_fluentd
 from podlog.config.loader import load_config
 from podlog.config.notices import collect
 from podlog.dryrun import check_lines
 from podlog.engine import Engine
-from podlog.plugin import lookup
 from tests.conftest import NO_IMAGES, daemonset_images
 
 IMAGES = daemonset_images()
@@ -110,17 +109,7 @@ def test_image_loads_and_builds(image: str, documented_env: dict[str, str]) -> N
 
 
 def _podlog_has(kind: str, fluentd_type: str) -> bool:
-    table = OUTPUT_TYPES if kind == "output" else FILTER_TYPES
-    if fluentd_type not in table:
-        return False
-    name = table[fluentd_type]
-    if name == "copy":
-        return True
-    try:
-        lookup("filter" if name == "rewrite_tag_filter" else kind, name)
-    except KeyError:
-        return False
-    return True
+    return supported_type("output" if kind == "output" else "filter", fluentd_type)
 
 
 def test_every_variable_the_elasticsearch_images_read_may_be_set(

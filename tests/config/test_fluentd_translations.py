@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from podlog.config.fluentd import FILTER_TYPES, INPUT_TYPES, OUTPUT_TYPES, PARSER_TYPES
+from podlog.config.fluentd import FILTER_TYPES, INPUT_TYPES, OUTPUT_TYPES, PARSER_TYPES, supported_type
 from podlog.config.fluentd import load_fluentd_text as load
 from podlog.config.notices import collect
 from podlog.engine import Engine
-from podlog.plugin import lookup
 
 SOURCE = "<source>\n  @type tail\n  path /var/log/x/*.log\n  tag app\n{parse}</source>\n"
 MATCH = "<match **>\n  @type null\n</match>\n"
@@ -81,20 +80,11 @@ LEGACY_MATCH = ("<match **>\n  @type elasticsearch\n  log_level info\n  buffer_c
                 "  flush_interval 5s\n  max_retry_wait 30\n  disable_retry_limit\n  num_threads 2\n</match>\n")
 
 
-def _podlog_has(kind: str, fluentd_type: str) -> bool:
-    name = {"input": INPUT_TYPES, "filter": FILTER_TYPES, "output": OUTPUT_TYPES}[kind][fluentd_type]
-    if name == "copy":
-        return True
-    try:
-        lookup("filter" if name == "rewrite_tag_filter" else kind, name)
-    except KeyError:
-        return False
-    return True
 
 
 def test_every_supported_fluentd_type_has_a_case() -> None:
     supported = {(kind, t) for kind, table in (("input", INPUT_TYPES), ("filter", FILTER_TYPES),
-                                               ("output", OUTPUT_TYPES)) for t in table if _podlog_has(kind, t)}
+                                               ("output", OUTPUT_TYPES)) for t in table if supported_type(kind, t)}
     assert supported == set(SECTIONS)
     assert set(PARSER_TYPES) <= set(PARSES)
 
