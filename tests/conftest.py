@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +43,15 @@ def daemonset_images() -> Path | None:
 
 NO_IMAGES = ("the fluentd-kubernetes-daemonset corpus is not there (shared/compat/fluentd-kubernetes-daemonset "
              "beside the checkout, or set PODLOG_SHARED)")
+
+
+def metrics_text(port: int, timeout: float = 5.0) -> str:
+    """The Prometheus text a local /metrics endpoint serves now; empty while it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as resp:
+            return resp.read().decode()
+    except OSError:
+        return ""
 
 
 def read_ndjson(path: Path) -> list[dict]:

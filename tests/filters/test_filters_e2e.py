@@ -4,12 +4,11 @@ routing to another output, and checkpoints that advance when every record is fil
 from __future__ import annotations
 
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
 
-from tests.conftest import read_ndjson, wait_for
+from tests.conftest import metrics_text, read_ndjson, wait_for
 from tests.drivers.http_sink import free_port
 
 LEVELS = ("error", "info", "debug")
@@ -25,14 +24,6 @@ def committed(pos_file: Path) -> list[int]:
         return [e["offset"] for e in orjson.loads(pos_file.read_bytes())["files"].values()]
     except (OSError, ValueError):
         return []
-
-
-def metrics(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            return resp.read().decode()
-    except OSError:
-        return ""
 
 
 def test_grep_and_rewrite_tag_filter_route_count_and_commit(tmp_path: Path, agent_factory) -> None:
@@ -73,7 +64,7 @@ outputs:
     alerts, logs = tmp_path / "alerts.ndjson", tmp_path / "logs.ndjson"
     assert wait_for(lambda: len(read_ndjson(alerts)) >= 100 and len(read_ndjson(logs)) >= 100)
     assert wait_for(lambda: committed(tmp_path / "pos.json") == [log.stat().st_size])
-    text = metrics(port)
+    text = metrics_text(port)
     assert 'podlog_filter_dropped_records_total{filter="grep.0"} 100.0' in text
     assert 'podlog_source_dropped_records_total{reason="filtered",source="app"} 100.0' in text
     assert 'podlog_source_buffered_records{source="app"} 0.0' in text

@@ -7,12 +7,11 @@ only get/list/watch on pods and namespaces, the least privilege the node agent i
 
 from __future__ import annotations
 
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import read_ndjson, wait_for
+from tests.conftest import metrics_text, read_ndjson, wait_for
 from tests.drivers.http_sink import free_port
 from tests.drivers.k8s_api import K8sApiDouble
 from tests.k8s.helpers import NODE, cid, log_path, namespace, pod, write_cri
@@ -47,14 +46,6 @@ outputs:
     path: {tmp}/out/records.ndjson
     buffer: {{flush_interval: 0.1s}}
 """
-
-
-def metrics(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            return resp.read().decode()
-    except OSError:
-        return ""
 
 
 def records(tmp: Path, **match: str) -> list[dict]:
@@ -111,7 +102,7 @@ def test_enrichment_through_pod_churn_with_o1_requests(tmp_path, agent_factory, 
     # a pod whose lines arrive before the watch delivers it: held, then enriched (not shipped bare)
     late_log = log_path(logs, "late", "shop", "app", cid("late"))
     write_cri(late_log, ['{"msg":"early line"}'])
-    assert wait_for(lambda: "podlog_kubernetes_metadata_holds_total" in metrics(port), 30)  # seen, now held
+    assert wait_for(lambda: "podlog_kubernetes_metadata_holds_total" in metrics_text(port), 30)  # seen, now held
     api.put("v1", "pods", pod("late", labels={"v": "late"}))
     assert wait_for(lambda: records(tmp_path, msg="early line"), 30)
     assert records(tmp_path, msg="early line")[0]["kubernetes"]["labels"] == {"v": "late"}
@@ -142,7 +133,7 @@ def test_enrichment_through_pod_churn_with_o1_requests(tmp_path, agent_factory, 
     assert api.count() == before
     assert api.count("get") == 0 and api.count("list", "pods") == 1 and api.count("watch", "pods") == 1
     assert api.count("list", "namespaces") == 1
-    assert 'reason="pod_unknown"' not in metrics(port) and 'reason="api_unavailable"' not in metrics(port)
+    assert 'reason="pod_unknown"' not in metrics_text(port) and 'reason="api_unavailable"' not in metrics_text(port)
     assert agent.stop() == 0
 
 
@@ -161,7 +152,7 @@ def test_no_api_access_lines_flow_with_file_name_metadata_and_a_counter(tmp_path
     assert records(tmp_path)[0]["kubernetes"] == {"pod_name": "web", "namespace_name": "shop",
                                                   "container_name": "app", "container_id": cid("web")}
     assert wait_for(lambda: 'podlog_kubernetes_metadata_missing_records_total{filter="kubernetes_metadata.0",'
-                            'reason="api_unavailable"} 50.0' in metrics(port), 10), metrics(port)
+                            'reason="api_unavailable"} 50.0' in metrics_text(port), 10), metrics_text(port)
     assert agent.stop() == 0
     if access == "forbidden":
         log_text = (tmp_path / "agent.log").read_text()
@@ -193,7 +184,7 @@ def test_annotations_exclude_parse_and_join_per_container(tmp_path, agent_factor
     assert records(tmp_path, level="WARN")[0]["text"] == "disk almost full"
     assert not [r for r in records(tmp_path) if r["kubernetes"]["pod_name"] == "noisy"]
     assert wait_for(lambda: 'podlog_filter_dropped_records_total{filter="kubernetes_metadata.0"} 2.0'
-                    in metrics(port), 10)
+                    in metrics_text(port), 10)
     assert agent.stop() == 0
 
 
@@ -218,5 +209,5 @@ def test_a_broken_watch_and_a_410_through_the_agent(tmp_path, agent_factory, api
     assert wait_for(lambda: records(tmp_path, msg="third"), 30)
     assert records(tmp_path, msg="third")[0]["kubernetes"]["labels"] == {"n": "3"}
     assert api.count("list", "pods") == 2 and api.count("get") == 0
-    assert 'reason="pod_unknown"' not in metrics(port)
+    assert 'reason="pod_unknown"' not in metrics_text(port)
     assert agent.stop() == 0

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_for
+from tests.conftest import metrics_text, wait_for
 from tests.drivers.http_sink import free_port
 
 PROMETHEUS, MTAIL = shutil.which("prometheus"), shutil.which("mtail")
@@ -61,13 +61,8 @@ def expected(lines: list[str]) -> Counter[Key]:
 
 def scrape(port: int) -> Counter[Key]:
     """http_requests_total by (remote, method, path, code) from a /metrics endpoint."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return Counter()
     out: Counter[Key] = Counter()
-    for fam in text_string_to_metric_families(text):
+    for fam in text_string_to_metric_families(metrics_text(port)):
         for s in fam.samples:
             if s.name == "http_requests_total":
                 out[(s.labels["remote"], s.labels["method"], s.labels["path"], s.labels["code"])] += int(s.value)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import signal
-import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_for
+from tests.conftest import metrics_text, wait_for
 from tests.drivers.http_sink import free_port
 
 CONFIG = """
@@ -32,11 +31,7 @@ outputs:
 
 
 def samples(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return {}
+    text = metrics_text(port)
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for fam in text_string_to_metric_families(text) for s in fam.samples}
 
