@@ -56,7 +56,7 @@ def make_chunks(docs: list[bytes], size: int) -> list[Chunk]:
             offsets.append(offset)
             offset += len(d) + 1
         chunk = Chunk("kube.prod", 0.0)
-        batch = Batch("kube.prod", docs=part, source="2049:777", offsets=offsets)
+        batch = Batch("kube.prod", docs=part, origin="2049:777", offsets=offsets)
         chunk.add(batch, batch.byte_size())
         chunks.append(chunk)
     return chunks
@@ -71,8 +71,9 @@ def run(docs: list[bytes], chunk_size: int, gzip_on: bool) -> tuple[float, float
         chunks = make_chunks(docs, chunk_size)
         wall = time.perf_counter()
         for chunk in chunks:
-            while out.write(chunk).status is not Status.DELIVERED:
-                pass
+            while (result := out.write(chunk)).status is not Status.DELIVERED:
+                if result.remaining is not None:  # what the runner does: retry only the rest
+                    chunk.narrow(result.remaining)
         wall = time.perf_counter() - wall
         sent = sum(len(r.raw_body) for r in es.bulk_requests)
         assert len(es.documents("logstash-*")) == len(docs)

@@ -1,4 +1,4 @@
-"""The one unit that moves through the pipeline: a Batch of records and its ack handle.
+"""The one unit that moves through the pipeline: a Batch of records and its ack (``buffer/ack.py``).
 
 Records live in one of two forms and are converted only when a stage asks:
 ``docs`` (serialised JSON objects, the fast path: tail builds them by splicing
@@ -8,61 +8,31 @@ filters that need fields). An output that only writes NDJSON never decodes.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-__all__ = ["RECORD_OVERHEAD", "Ack", "Batch"]
+from podlog.buffer.ack import Ack
+
+__all__ = ["RECORD_OVERHEAD", "Ack", "Batch"]  # Ack lives in buffer/ack.py; inputs create one per batch
 
 # What a held record costs beyond its bytes: the bytes object's header, its list slot and its offset.
 # Measured on CPython 3.11 with 20-400 byte documents: 63-87 bytes (docs/delivery.md, "Memory").
 RECORD_OVERHEAD = 80
 
 
-class Ack:
-    """Counts the destinations still holding a batch; calls ``on_done`` at zero.
-
-    The creator holds one reference until routing is finished, so a batch that
-    reaches no output is still acknowledged (and its offsets committed).
-    ``failed`` records whether any holder gave the records up (dead-letter or
-    drop); the checkpoint still advances, since those records were handled.
-    """
-
-    __slots__ = ("_lock", "_on_done", "_pending", "dropped")
-
-    def __init__(self, on_done: Callable[[Ack], None] | None = None) -> None:
-        self._pending = 1
-        self._on_done = on_done
-        self._lock = threading.Lock()
-        self.dropped = 0
-
-    def retain(self, n: int = 1) -> None:
-        with self._lock:
-            self._pending += n
-
-    def release(self) -> None:
-        with self._lock:
-            self._pending -= 1
-            done = self._pending == 0
-        if done and self._on_done is not None:
-            self._on_done(self)
-
-    @property
-    def pending(self) -> int:
-        return self._pending
-
-
 class Batch:
     """Records from one source read, with one tag and one ack.
 
-    ``offsets`` (optional) holds each record's start offset in its source file,
-    aligned with the records; with ``source`` it identifies a record uniquely
-    (used for idempotent document ids).
+    ``origin`` (optional) names what the records were read from, e.g. a file's
+    identity ``dev:inode:crc``; ``offsets`` (optional) holds each record's start
+    offset in it, aligned with the records. Together they identify a record
+    uniquely (used for idempotent document ids). Not to be confused with the
+    ack's ``source``, the input plugin's name that the loss ledger counts by.
     """
 
-    __slots__ = ("_docs", "_records", "ack", "offsets", "source", "tag")
+    __slots__ = ("_docs", "_records", "ack", "offsets", "origin", "tag")
 
     def __init__(
         self,
@@ -70,7 +40,7 @@ class Batch:
         docs: list[bytes] | None = None,
         records: list[dict[str, Any]] | None = None,
         ack: Ack | None = None,
-        source: str | None = None,
+        origin: str | None = None,
         offsets: list[int] | None = None,
     ) -> None:
         if (docs is None) == (records is None):
@@ -79,7 +49,7 @@ class Batch:
         self._docs = docs
         self._records = records
         self.ack = ack if ack is not None else Ack()
-        self.source = source
+        self.origin = origin
         self.offsets = offsets
 
     def __len__(self) -> int:

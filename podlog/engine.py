@@ -28,7 +28,7 @@ from podlog.inputs._base import Input
 from podlog.outputs._base import Output
 from podlog.plugin import Plugin, lookup
 from podlog.router import Router, TagPattern
-from podlog.telemetry.ledger import Ledger, SourceAck, note_drop
+from podlog.telemetry.ledger import Ledger
 from podlog.telemetry.metrics import AgentMetrics, StateCollector
 
 __all__ = ["DryRun", "Engine", "Target", "build_plugin"]
@@ -110,7 +110,7 @@ class _Pipeline:
     def drop(self, batch: Batch, n: int, by: str) -> None:
         """Count ``n`` records of ``batch`` that the filter ``by`` dropped on purpose."""
         self.metrics.filtered.labels(by).inc(n)
-        note_drop(batch, n, "filtered")
+        batch.ack.settle(n, "filtered")
         if self.dry is not None:
             self.dry.dropped(batch, n, by)
 
@@ -132,12 +132,11 @@ class _Pipeline:
         if not targets:
             self.metrics.unmatched.labels(current.tag.split(".", 1)[0]).inc(len(current))
             log.warning("no output matches tag %r: %d records dropped", current.tag, len(current))
-            note_drop(current, len(current), "unmatched")
+            current.ack.settle(len(current), "unmatched")
             if self.dry is not None:
                 self.dry.dropped(current, len(current), None)
         else:
-            if isinstance(current.ack, SourceAck):
-                current.ack.share = 1.0 / len(targets)  # fan-out: each copy settles its share of a record
+            current.ack.share = 1.0 / len(targets)  # fan-out: each copy settles its share of a record
             for runner in targets:
                 runner.submit(current)
         current.ack.release()
@@ -269,7 +268,7 @@ class Engine:
         def emit(batch: Batch) -> None:
             records.inc(len(batch))
             ledger.add_read(name, len(batch))
-            batch.ack = SourceAck(batch.ack, name, ledger)  # lets every stage credit this source
+            batch.ack.attach(name, ledger)  # every stage settles records on the ack; it tells the ledger
             pipeline.emit(batch)
 
         return emit

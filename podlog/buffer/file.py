@@ -3,7 +3,8 @@
 One file per chunk, ``<created_ns>-<seq>.chunk``: a JSON header line
 (``{"podlog_chunk":1,"tag":...,"created":...}``) then the records as NDJSON.
 Each batch starts with a ``#`` line; one whose records know where they came
-from (file identity and offsets) carries ``#{"source":...,"offsets":[...]}``, so a replayed
+from (the batch's ``origin``, a file identity, and offsets) carries ``#{"source":...,"offsets":[...]}``
+(the key predates the name ``origin`` and stays, so older chunk files replay), so a replayed
 chunk still yields the same idempotent document ids (Elasticsearch ``_id``)
 and a crash between a partial delivery and its retry creates no duplicate.
 A put appends the batch's documents and, with ``fsync always``, fsyncs before
@@ -27,15 +28,15 @@ import errno
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable
 
 import orjson
 
-from podlog.batch import Ack, Batch
+from podlog.batch import Batch
+from podlog.buffer.ack import REPLAYED, Ack, SettleListener, Tally
+from podlog.buffer.chunk import Chunk
 from podlog.buffer.memory import BufferClosed, MemoryBuffer, SharedLimit
 from podlog.buffer.options import BufferOptions
-from podlog.outputs._base import Chunk
 
 __all__ = ["FileBuffer", "FileChunk"]
 
@@ -48,7 +49,7 @@ MAX_BACKOFF = 5.0
 class FileChunk(Chunk):
     """A chunk whose records live in a file; ``batches`` is filled only while it is being flushed."""
 
-    __slots__ = ("fd", "file_size", "path", "records", "sources")
+    __slots__ = ("_tally", "fd", "file_size", "path", "records")
 
     def __init__(self, tag: str, created: float, path: str) -> None:
         super().__init__(tag, created)
@@ -56,10 +57,13 @@ class FileChunk(Chunk):
         self.fd = -1
         self.file_size = 0
         self.records = 0
-        self.sources: Counter[str] = Counter()  # ledger shares by source name, for delivery accounting
+        self._tally = Tally()  # records by source: its batches' acks were released once they were on disk
 
     def __len__(self) -> int:
         return self.records
+
+    def tally(self) -> Tally:
+        return self._tally
 
 
 class FileBuffer(MemoryBuffer):
@@ -78,20 +82,24 @@ class FileBuffer(MemoryBuffer):
 
     # --- start: replay what a previous run left --------------------------------------
 
-    def replay(self) -> None:
+    def replay(self, listener: SettleListener | None = None) -> None:
         """Queue the chunk files a previous run left. Done at start, not when building the
-        engine, so ``podlog check`` never touches the files of a running agent."""
+        engine, so ``podlog check`` never touches the files of a running agent.
+
+        Their records settle as the source ``REPLAYED``, told to ``listener`` (the loss ledger)."""
         os.makedirs(self.path, exist_ok=True)
         with self._cond:
-            self.replayed_chunks, self.replayed_records = self._replay()
+            self.replayed_chunks, self.replayed_records = self._replay(listener)
 
-    def _replay(self) -> tuple[int, int]:
+    def _replay(self, listener: SettleListener | None) -> tuple[int, int]:
         names = sorted(n for n in os.listdir(self.path) if n.endswith(SUFFIX))
         chunks = records = 0
         for name in names:
             chunk = self._recover(os.path.join(self.path, name))
             if chunk is None:
                 continue
+            if listener is not None:
+                chunk.tally().credit(listener, REPLAYED, chunk.records)
             self._queue.append(chunk)
             self._account(chunk.byte_size)
             chunks += 1
@@ -130,7 +138,6 @@ class FileBuffer(MemoryBuffer):
         chunk.records = body.count(b"\n") - body.count(b"\n#") - body.startswith(b"#")
         chunk.byte_size = len(body)
         chunk.file_size = end
-        chunk.sources["(replayed)"] = chunk.records
         return chunk
 
     # --- producer side -----------------------------------------------------------------
@@ -177,9 +184,7 @@ class FileBuffer(MemoryBuffer):
         chunk = holder[0]
         chunk.byte_size += size
         chunk.records += len(batch)
-        source = getattr(batch.ack, "source", None)
-        if source is not None:
-            chunk.sources[source] += len(batch) * getattr(batch.ack, "share", 1.0)
+        chunk.tally().add(batch.ack, len(batch))
         return chunk
 
     def _write(self, chunk: FileChunk, data: bytes) -> None:
@@ -268,14 +273,14 @@ class FileBuffer(MemoryBuffer):
 
 
 def _origin_line(batch: Batch) -> bytes:
-    """The ``#`` line that starts each batch: its source and offsets, or bare when it has none."""
-    if batch.source is None or batch.offsets is None or len(batch.offsets) != len(batch):
+    """The ``#`` line that starts each batch: its origin and offsets, or bare when it has none."""
+    if batch.origin is None or batch.offsets is None or len(batch.offsets) != len(batch):
         return b"#\n"
-    return b"#" + orjson.dumps({"source": batch.source, "offsets": batch.offsets}) + b"\n"
+    return b"#" + orjson.dumps({"source": batch.origin, "offsets": batch.offsets}) + b"\n"
 
 
 def _batches(tag: str, lines: list[bytes]) -> list[Batch]:
-    """Chunk lines back into batches; each ``#`` line starts one with its source and offsets.
+    """Chunk lines back into batches; each ``#`` line starts one with its origin and offsets.
 
     The acks are no-ops: these records were acknowledged to their inputs when written.
     """
@@ -288,7 +293,7 @@ def _batches(tag: str, lines: list[bytes]) -> list[Batch]:
             offsets = origin.get("offsets")
             offsets = offsets[: len(docs)] if isinstance(offsets, list) and len(offsets) >= len(docs) else None
             source = origin.get("source") if offsets is not None else None
-            out.append(Batch(tag, docs=list(docs), ack=Ack(), source=source, offsets=offsets))  # type: ignore[arg-type]
+            out.append(Batch(tag, docs=list(docs), ack=Ack(), origin=source, offsets=offsets))  # type: ignore[arg-type]
         docs.clear()
 
     for line in lines:

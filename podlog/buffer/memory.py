@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable
 
 from podlog.batch import Batch
+from podlog.buffer.chunk import Chunk
 from podlog.buffer.options import BufferOptions
-from podlog.outputs._base import Chunk
 
 __all__ = ["BufferClosed", "BufferOverflow", "MemoryBuffer", "SharedLimit"]
 

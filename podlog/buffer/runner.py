@@ -13,17 +13,22 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podlog.batch import Batch
+from podlog.buffer.ack import REPLAYED
+from podlog.buffer.chunk import Chunk
 from podlog.buffer.deadletter import DeadLetter
-from podlog.buffer.file import FileBuffer, FileChunk
+from podlog.buffer.file import FileBuffer
 from podlog.buffer.memory import BufferClosed, BufferOverflow, MemoryBuffer, SharedLimit
 from podlog.buffer.options import BufferOptions
+from podlog.buffer.result import Result, Status
 from podlog.buffer.retry import RetryPolicy
-from podlog.outputs._base import Chunk, Output, Result, Status
-from podlog.telemetry.ledger import REPLAYED, Ledger, shares
+from podlog.telemetry.ledger import Ledger
 from podlog.telemetry.metrics import AgentMetrics
+
+if TYPE_CHECKING:  # the runner drives an output; outputs are built on buffer/, not the other way round
+    from podlog.outputs._base import Output
 
 __all__ = ["OutputRunner", "make_buffer"]
 
@@ -64,7 +69,7 @@ def _split(batch: Batch, limit: int) -> list[Batch]:
 
 def _part(batch: Batch, start: int, end: int) -> Batch:
     offsets = batch.offsets[start:end] if batch.offsets is not None else None
-    return Batch(batch.tag, docs=batch.docs[start:end], ack=batch.ack, source=batch.source, offsets=offsets)
+    return Batch(batch.tag, docs=batch.docs[start:end], ack=batch.ack, origin=batch.origin, offsets=offsets)
 
 
 class OutputRunner:
@@ -103,7 +108,7 @@ class OutputRunner:
 
     def start(self) -> None:
         if isinstance(self.buffer, FileBuffer):
-            self.buffer.replay()
+            self.buffer.replay(self.ledger)  # replayed records settle as REPLAYED
             if self.buffer.replayed_records:
                 self.ledger.add_read(REPLAYED, self.buffer.replayed_records)
         self.output.start()
@@ -145,7 +150,7 @@ class OutputRunner:
         """overflow_action throw_exception: the batch is refused, counted as dropped, and acked."""
         n = len(batch)
         self.metrics.output_records.labels(self.name, "dropped").inc(n)
-        self.ledger.add_dropped(shares([batch]), "buffer_overflow")
+        batch.ack.settle(n, "buffer_overflow")
         log.warning("output %s: %d records dropped (%s)", self.name, n, reason)
         batch.ack.dropped += n
         batch.ack.release()
@@ -154,7 +159,7 @@ class OutputRunner:
         """overflow_action drop_oldest_chunk gave a chunk up: count it (the buffer releases the acks)."""
         n = len(chunk)
         self.metrics.output_records.labels(self.name, "dropped").inc(n)
-        self.ledger.add_dropped(self._shares(chunk), reason)
+        chunk.tally().settle(1.0, reason)
         log.warning("output %s: buffer full, oldest chunk dropped (%d records)", self.name, n)
 
     # --- flushing ------------------------------------------------------------------
@@ -173,7 +178,7 @@ class OutputRunner:
             result = self._write(chunk)
             if result.rejected:  # final whatever the status: dead-letter now, so a later give-up loses none
                 settled += len(result.rejected)
-                self._dead_letter(chunk, result.rejected, self._shares(chunk), len(result.rejected) / len(chunk))
+                self._dead_letter(chunk, result.rejected, len(result.rejected) / len(chunk))
             if result.status is Status.PENDING and result.settle is not None:
                 with self._pending_cond:  # acked (or retried) by the settle thread, in write order
                     self._pending.append((chunk, result.settle))
@@ -188,6 +193,8 @@ class OutputRunner:
                 self.metrics.output_errors.labels(self.name, "permanent").inc()
                 self._reject(chunk, result.reason, settled)
                 return
+            if result.remaining is not None:  # part delivered: the next attempt sends only the rest
+                chunk.narrow(result.remaining)
             self.metrics.output_retries.labels(self.name).inc()
             self.metrics.output_retried_records.labels(self.name).inc(len(chunk.docs()))
             self.metrics.output_errors.labels(self.name, "retryable").inc()
@@ -246,9 +253,6 @@ class OutputRunner:
             time.sleep(min(0.05, end - now))
         return False
 
-    def _shares(self, chunk: Chunk) -> dict[str, float]:
-        return dict(chunk.sources) if isinstance(chunk, FileChunk) else dict(shares(chunk.batches))
-
     def _finish(self, chunk: Chunk, settled: int) -> None:
         """Every record not dead-lettered was delivered."""
         self._delivered(chunk, len(chunk) - settled)
@@ -258,22 +262,21 @@ class OutputRunner:
         """Give up what is still pending; what earlier attempts delivered stays counted as delivered."""
         docs = chunk.docs()
         total = len(chunk)
-        self._dead_letter(chunk, [(d, reason) for d in docs], self._shares(chunk), len(docs) / max(total, 1))
+        self._dead_letter(chunk, [(d, reason) for d in docs], len(docs) / max(total, 1))
         self._delivered(chunk, total - settled - len(docs))
         self._release(chunk)
 
     def _delivered(self, chunk: Chunk, n: int) -> None:
         if n > 0:
             self.metrics.output_records.labels(self.name, "delivered").inc(n)
-            self.ledger.add_delivered(self._shares(chunk), n / max(len(chunk), 1))
+            chunk.tally().settle(n / max(len(chunk), 1))
 
-    def _dead_letter(self, chunk: Chunk, items: list[tuple[bytes, str]], by_source: dict[str, float],
-                     fraction: float) -> None:
+    def _dead_letter(self, chunk: Chunk, items: list[tuple[bytes, str]], fraction: float) -> None:
         """Records given up for good: into the dead-letter file, counted, never silently dropped."""
         stored = self.dead_letter.write(chunk.tag, items)
         status, reason = ("dead_lettered", "dead_letter") if stored else ("dropped", "dead_letter_failed")
         self.metrics.output_records.labels(self.name, status).inc(len(items))
-        self.ledger.add_dropped(by_source, reason, fraction)
+        chunk.tally().settle(fraction, reason)
         if fraction >= 1.0:
             for batch in chunk.batches:
                 batch.ack.dropped += len(batch)

@@ -32,13 +32,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from podlog.batch import Ack, Batch
+from podlog.batch import Batch
 from podlog.config.options import Option, Options
 from podlog.filters._base import Filter
 from podlog.filters._fields import FieldReader, as_text, compile_pattern, parse_key
-from podlog.telemetry.ledger import SourceAck
 
-__all__ = ["RewriteTagFilter", "child_ack"]
+__all__ = ["RewriteTagFilter"]
 
 log = logging.getLogger("podlog.filters.rewrite_tag_filter")
 
@@ -197,22 +196,9 @@ class RewriteTagFilter(Filter):
 
 def _subset(batch: Batch, tag: str, positions: list[int]) -> Batch:
     offsets = [batch.offsets[i] for i in positions] if batch.offsets is not None else None
-    ack = child_ack(batch.ack)
+    ack = batch.ack.child()  # the source commits only after the new routes acked
     if batch.has_docs():
         docs = batch.docs
-        return Batch(tag, docs=[docs[i] for i in positions], ack=ack, source=batch.source, offsets=offsets)
+        return Batch(tag, docs=[docs[i] for i in positions], ack=ack, origin=batch.origin, offsets=offsets)
     records = batch.records
-    return Batch(tag, records=[records[i] for i in positions], ack=ack, source=batch.source, offsets=offsets)
-
-
-def child_ack(parent: Ack) -> Ack:
-    """A new ack holding ``parent`` until it settles: the source commits only after the new routes acked."""
-    parent.retain()
-    if isinstance(parent, SourceAck):
-        return SourceAck(parent, parent.source, parent.ledger)
-
-    def settle(child: Ack) -> None:
-        parent.dropped += child.dropped
-        parent.release()
-
-    return Ack(settle)
+    return Batch(tag, records=[records[i] for i in positions], ack=ack, origin=batch.origin, offsets=offsets)

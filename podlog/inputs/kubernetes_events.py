@@ -455,7 +455,7 @@ class _Term:
             return
         self.owner.read_records += len(records)
         assert self.owner._emit is not None
-        self.owner._emit(Batch(self.o.tag, records=records, ack=ack, source=SOURCE, offsets=ids))
+        self.owner._emit(Batch(self.o.tag, records=records, ack=ack, origin=SOURCE, offsets=ids))
 
 
 def _rfc3339(wall: float) -> str:

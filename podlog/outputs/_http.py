@@ -286,17 +286,18 @@ def _describe(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {text}"[:300]
 
 
-def split_docs(docs: list[bytes], max_bytes: int, max_docs: int = 0) -> list[list[bytes]]:
-    """Group documents into request bodies within a byte and a count limit; an oversized doc goes alone."""
-    groups: list[list[bytes]] = []
-    current: list[bytes] = []
-    size = 0
-    for doc in docs:
-        if current and (size + len(doc) + 1 > max_bytes or (max_docs and len(current) >= max_docs)):
-            groups.append(current)
-            current, size = [], 0
-        current.append(doc)
+def split_docs(docs: list[bytes], max_bytes: int, max_docs: int = 0) -> list[range]:
+    """Group documents into request bodies within a byte and a count limit; an oversized doc goes alone.
+
+    Groups are runs of positions in ``docs``, so a caller can name what is left to retry by position.
+    """
+    groups: list[range] = []
+    start = size = 0
+    for i, doc in enumerate(docs):
+        if i > start and (size + len(doc) + 1 > max_bytes or (max_docs and i - start >= max_docs)):
+            groups.append(range(start, i))
+            start, size = i, 0
         size += len(doc) + 1
-    if current:
-        groups.append(current)
+    if start < len(docs):
+        groups.append(range(start, len(docs)))
     return groups

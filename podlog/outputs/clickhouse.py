@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -214,44 +215,43 @@ class ClickHouseOutput(Output):
         except HttpError as exc:
             return Result.retry(str(exc))
         docs = chunk.docs()
-        rows = self._rows(docs)
-        by_row = dict(zip(map(id, rows), docs, strict=True))  # rows -> original docs, for dead letters and pending
+        rows = self._rows(docs)  # aligned with docs: a row's position names its document
         groups = split_docs(rows, self.options.max_request_bytes, self.options.max_request_rows)
         rejected: list[tuple[bytes, str]] = []
         for n, group in enumerate(groups):
-            error, left = self._insert(group, rejected, by_row)
-            if error:
-                chunk.pending = [by_row[id(r)] for r in left] + [by_row[id(r)] for g in groups[n + 1:] for r in g]
-                return Result(Status.RETRY, error, rejected=rejected)  # refusals are final: dead-lettered now
+            error, left = self._insert(docs, rows, group, rejected)
+            if error:  # refusals are final (dead-lettered now); the rest is retried, and only it
+                return Result.partial(error, left + [i for g in groups[n + 1:] for i in g], rejected)
         if rejected:
             log.warning("clickhouse refused %d rows: %s", len(rejected), rejected[0][1])
         return Result(Status.DELIVERED, rejected=rejected)
 
     def _insert(
-        self, rows: list[bytes], rejected: list[tuple[bytes, str]], by_row: dict[int, bytes]
-    ) -> tuple[str, list[bytes]]:
-        """Insert rows, bisecting around bad data; returns a retry reason ('' when done) and the rows left."""
+        self, docs: list[bytes], rows: list[bytes], group: Sequence[int], rejected: list[tuple[bytes, str]]
+    ) -> tuple[str, list[int]]:
+        """Insert the rows at ``group``, bisecting around bad data; returns a retry reason ('' when done)
+        and the positions left."""
         settings: dict[str, Any] = {"input_format_skip_unknown_fields": 1, **self.options.settings}
-        body = b"\n".join(rows) + b"\n"
+        body = b"\n".join([rows[i] for i in group]) + b"\n"
         if self.options.deduplicate and self.version >= (22, 2):
             settings["insert_deduplication_token"] = hashlib.blake2b(body, digest_size=16).hexdigest()
         try:
             status, text = self._query(f"INSERT INTO {self.target} FORMAT JSONEachRow", body, settings)
         except HttpError as exc:
-            return str(exc), rows
+            return str(exc), list(group)
         if status == 200:
             return "", []
         match = _CODE.search(text)
         code = int(match.group(1)) if match else 0
         if code in _DATA_ERRORS:
-            if len(rows) == 1:
-                rejected.append((by_row[id(rows[0])], f"ClickHouse: {text[:400]}"))
+            if len(group) == 1:
+                rejected.append((docs[group[0]], f"ClickHouse: {text[:400]}"))
                 return "", []
-            half = len(rows) // 2
-            error, left = self._insert(rows[:half], rejected, by_row)
+            half = len(group) // 2
+            error, left = self._insert(docs, rows, group[:half], rejected)
             if error:
-                return error, left + rows[half:]
-            return self._insert(rows[half:], rejected, by_row)
+                return error, left + list(group[half:])
+            return self._insert(docs, rows, group[half:], rejected)
         if code == _UNKNOWN_TABLE and self.options.create_table:
             self._ready = False  # dropped under us: create it again before the next attempt
-        return f"insert into {self.target}: HTTP {status}: {text[:300]}", rows
+        return f"insert into {self.target}: HTTP {status}: {text[:300]}", list(group)

@@ -10,6 +10,7 @@ so one oversized or unacceptable document does not take its neighbours down.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from podlog.config.options import Option
@@ -91,37 +92,38 @@ class HttpOutput(Output):
     def write(self, chunk: Chunk) -> Result:
         if self.client is None:
             self.start()
-        groups = split_docs(chunk.docs(), self.options.max_request_bytes, self.options.max_request_documents)
+        docs = chunk.docs()
+        groups = split_docs(docs, self.options.max_request_bytes, self.options.max_request_documents)
         rejected: list[tuple[bytes, str]] = []
         for n, group in enumerate(groups):
-            error, left = self._post(group, rejected)
-            if error:
-                chunk.pending = left + [d for g in groups[n + 1:] for d in g]
-                return Result(Status.RETRY, error, rejected=rejected)  # refusals are final: dead-lettered now
+            error, left = self._post(docs, group, rejected)
+            if error:  # refusals are final (dead-lettered now); the rest is retried, and only it
+                return Result.partial(error, left + [i for g in groups[n + 1:] for i in g], rejected)
         if rejected:
             log.warning("http collector refused %d documents: %s", len(rejected), rejected[0][1])
         return Result(Status.DELIVERED, rejected=rejected)
 
-    def _post(self, docs: list[bytes], rejected: list[tuple[bytes, str]]) -> tuple[str, list[bytes]]:
-        """Send one request; returns a retry reason ('' when done) and the documents left to send."""
+    def _post(self, docs: list[bytes], group: Sequence[int],
+              rejected: list[tuple[bytes, str]]) -> tuple[str, list[int]]:
+        """Send the documents at ``group``; returns a retry reason ('' when done) and the positions left."""
         assert self.client is not None
         path = ""  # the configured URL is complete
         try:
-            resp = self.client.request(self.options.http_method.upper(), path, self.body(docs),
+            resp = self.client.request(self.options.http_method.upper(), path, self.body([docs[i] for i in group]),
                                        gzip_level=self.gzip_level)
         except HttpError as exc:
-            return str(exc), docs
+            return str(exc), list(group)
         status = resp.status
         if 200 <= status < 300:
             return "", []
         snippet = resp.data[:200].decode("utf-8", "replace").strip()
         if status in self.retryable or status >= 500:
-            return f"{resp.url} answered HTTP {status}: {snippet}", docs
-        if status in (400, 413, 422) and len(docs) > 1:
-            half = len(docs) // 2
-            error, left = self._post(docs[:half], rejected)
+            return f"{resp.url} answered HTTP {status}: {snippet}", list(group)
+        if status in (400, 413, 422) and len(group) > 1:
+            half = len(group) // 2
+            error, left = self._post(docs, group[:half], rejected)
             if error:
-                return error, left + docs[half:]
-            return self._post(docs[half:], rejected)
-        rejected.extend((doc, f"HTTP {status}: {snippet}") for doc in docs)
+                return error, left + list(group[half:])
+            return self._post(docs, group[half:], rejected)
+        rejected.extend((docs[i], f"HTTP {status}: {snippet}") for i in group)
         return "", []

@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from podlog.config.options import Option
-from podlog.outputs._base import Chunk, Output, Result, timestamp_bytes
+from podlog.document import leading_timestamp
+from podlog.outputs._base import Chunk, Output, Result
 
 __all__ = ["StdoutOutput"]
 
@@ -46,7 +47,7 @@ class StdoutOutput(Output):
 def _event_time(doc: bytes, now: bytes) -> bytes:
     """Fluentd prints the event's time, ``2024-05-01 12:00:00.100000000 +0000``: from a record's leading
     RFC 3339 ``@timestamp``, else the flush time."""
-    ts = timestamp_bytes(doc)
+    ts = leading_timestamp(doc)
     if ts is None:
         return now
     if ts.endswith(b"Z"):

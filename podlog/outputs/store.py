@@ -68,7 +68,7 @@ class StoreOutput(Output):
     def write(self, chunk: Chunk) -> Result:
         writer = self.writer
         try:
-            generation = writer.add_batches(chunk.tag, [(b.docs, b.source, b.offsets) for b in chunk.batches])
+            generation = writer.add_batches(chunk.tag, [(b.docs, b.origin, b.offsets) for b in chunk.batches])
         except Exception as exc:  # the writer refused (e.g. its index is broken): try again later
             return Result.retry(f"store: {exc}")
         timeout = self.options.commit_timeout

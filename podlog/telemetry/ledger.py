@@ -2,9 +2,10 @@
 
 podlog's promise is that every line read is delivered or dropped on purpose
 with a reason; the ledger is how that is checked from outside. The engine
-wraps each batch's ack in a ``SourceAck`` naming its source, so every stage
-that settles records (filters, the router, output runners) can credit the
-right source without the record carrying anything.
+counts what each input reads and attaches the ledger to each batch's ack
+(``buffer/ack.py``) with the input's name as its source; every stage that
+settles records (filters, the router, output runners) settles them on the ack,
+and the ack tells the ledger. No stage reaches into the ledger itself.
 
 With fan-out (``copy``) each destination gets a ``share`` of 1/n per record,
 so a record delivered by both of two outputs counts as one delivered record,
@@ -17,33 +18,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Mapping
 
-from podlog.batch import Ack, Batch
-
-__all__ = ["Ledger", "SourceAck", "note_drop", "shares"]
-
-REPLAYED = "(replayed)"  # records a file buffer replays at start: read by the previous run
-
-
-class SourceAck(Ack):
-    """An ack that knows its source; settles the input's own ack when every destination is done."""
-
-    __slots__ = ("inner", "ledger", "share", "source")
-
-    def __init__(self, inner: Ack, source: str, ledger: Ledger) -> None:
-        super().__init__(self._settle)
-        self.inner = inner
-        self.source = source
-        self.ledger = ledger
-        self.share = 1.0
-
-    def _settle(self, _ack: Ack) -> None:
-        self.inner.dropped += self.dropped
-        self.inner.release()
+__all__ = ["Ledger"]
 
 
 class Ledger:
+    """Counts by source; a ``SettleListener`` of the acks the engine attaches it to."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.read: Counter[str] = Counter()
@@ -54,15 +36,15 @@ class Ledger:
         with self._lock:
             self.read[source] += n
 
-    def add_delivered(self, by_source: dict[str, float], fraction: float = 1.0) -> None:
+    def settled(self, by_source: Mapping[str, float], reason: str | None) -> None:
+        """Records by source were delivered (``reason`` None) or dropped for ``reason``."""
         with self._lock:
-            for source, n in by_source.items():
-                self.delivered[source] += n * fraction
-
-    def add_dropped(self, by_source: dict[str, float], reason: str, fraction: float = 1.0) -> None:
-        with self._lock:
-            for source, n in by_source.items():
-                self.dropped[(source, reason)] += n * fraction
+            if reason is None:
+                for source, n in by_source.items():
+                    self.delivered[source] += n
+            else:
+                for source, n in by_source.items():
+                    self.dropped[(source, reason)] += n
 
     def snapshot(self) -> dict[str, dict[str, object]]:
         """Per source: read, delivered, dropped by reason, buffered (rounded to whole records)."""
@@ -76,20 +58,3 @@ class Ledger:
                 out[source] = {"read": round(read), "delivered": round(delivered), "dropped": dropped,
                                "buffered": round(read - settled)}
             return out
-
-
-def shares(batches: Iterable[Batch]) -> Counter[str]:
-    """Records of these batches by source, weighted by their fan-out share."""
-    out: Counter[str] = Counter()
-    for batch in batches:
-        ack = batch.ack
-        if isinstance(ack, SourceAck):
-            out[ack.source] += len(batch) * ack.share
-    return out
-
-
-def note_drop(batch: Batch, n: int, reason: str) -> None:
-    """Credit ``n`` records of ``batch`` as dropped before routing (filters, no matching output)."""
-    ack = batch.ack
-    if isinstance(ack, SourceAck) and n > 0:
-        ack.ledger.add_dropped({ack.source: float(n)}, reason)

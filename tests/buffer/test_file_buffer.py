@@ -168,9 +168,9 @@ def test_chunk_limit_size_starts_new_chunk(tmp_path: Path) -> None:
 def test_replay_keeps_sources_and_offsets_for_idempotent_ids(tmp_path: Path) -> None:
     """Elasticsearch derives document ids from source + offset: a replayed chunk must give the same ones."""
     buf = FileBuffer(opts(), str(tmp_path))
-    buf.put(Batch("a", docs=[b'{"message":"1"}', b'{"message":"2"}'], source="dev:ino:1", offsets=[0, 10]))
+    buf.put(Batch("a", docs=[b'{"message":"1"}', b'{"message":"2"}'], origin="dev:ino:1", offsets=[0, 10]))
     buf.put(batch("a", "no origin"))
-    buf.put(Batch("a", docs=[b'{"message":"3"}', b'{"message":"4"}'], source="dev:ino:2", offsets=[5, 15]))
+    buf.put(Batch("a", docs=[b'{"message":"3"}', b'{"message":"4"}'], origin="dev:ino:2", offsets=[5, 15]))
     newest = sorted(tmp_path.glob("*.chunk"))[-1]
     data = newest.read_bytes()
     newest.write_bytes(data[: data.rfind(b'{"message":"4"}') + 5])  # kill -9 in the middle of the last batch
@@ -179,7 +179,7 @@ def test_replay_keeps_sources_and_offsets_for_idempotent_ids(tmp_path: Path) -> 
     assert again.replayed_records == 4
     chunk = again.take(timeout=1)
     assert chunk is not None
-    got = [(b.source, b.offsets, [orjson.loads(d)["message"] for d in b.docs]) for b in chunk.batches]
+    got = [(b.origin, b.offsets, [orjson.loads(d)["message"] for d in b.docs]) for b in chunk.batches]
     assert got == [("dev:ino:1", [0, 10], ["1", "2"]), (None, None, ["no origin"]), ("dev:ino:2", [5], ["3"])]
     again.done(chunk)
     again.close()

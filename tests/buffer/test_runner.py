@@ -14,7 +14,7 @@ from podlog.buffer.retry import RetryPolicy
 from podlog.buffer.runner import OutputRunner
 from podlog.config.errors import Located
 from podlog.outputs._base import Chunk, Output, Result
-from podlog.telemetry.ledger import Ledger, SourceAck
+from podlog.telemetry.ledger import Ledger
 from podlog.telemetry.metrics import AgentMetrics
 
 
@@ -44,8 +44,7 @@ class Scripted(Output):
 
 def submit(runner: OutputRunner, ledger: Ledger, *msgs: str) -> list[int]:
     settled: list[int] = []
-    inner = Ack(lambda a: settled.append(a.dropped))
-    ack = SourceAck(inner, "src", ledger)
+    ack = Ack(lambda a: settled.append(a.dropped), "src", ledger)
     ledger.add_read("src", len(msgs))
     runner.submit(Batch("t", docs=[orjson.dumps({"m": m}) for m in msgs], ack=ack))
     ack.release()
@@ -159,10 +158,9 @@ class PartlyDelivering(Output):
         docs = chunk.docs()
         self.indexed.append(docs[0])
         refused = [(docs[1], f"400 bad {orjson.loads(docs[1])['m']}")] if len(docs) > 1 else []
-        chunk.pending = docs[2:]
-        if not chunk.pending:
+        if len(docs) <= 2:
             return Result(Result.ok().status, rejected=refused)
-        return Result(Result.retry("").status, "429 for the rest", rejected=refused)
+        return Result.partial("429 for the rest", list(range(2, len(docs))), refused)
 
 
 def test_refusals_of_retried_attempts_are_dead_lettered_even_when_the_chunk_is_given_up(tmp_path: Path) -> None:

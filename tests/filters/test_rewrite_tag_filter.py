@@ -13,7 +13,7 @@ from podlog.config.loader import load_config_text
 from podlog.config.model import PluginSpec
 from podlog.engine import Engine
 from podlog.outputs._base import Output
-from podlog.telemetry.ledger import Ledger, SourceAck
+from podlog.telemetry.ledger import Ledger
 from tests.filters.helpers import FLUENT_HEAD, batch_of, fluent_filter, yaml_filter
 
 RECORDS = [
@@ -103,7 +103,7 @@ def engine(text: str) -> tuple[Engine, Recorder]:
 def source_batch(eng: Engine, tag: str = "app") -> tuple[Batch, list[Ack]]:
     done: list[Ack] = []
     batch = batch_of(RECORDS, tag=tag)
-    batch.ack = SourceAck(Ack(done.append), "src", eng.ledger)
+    batch.ack = Ack(done.append, "src", eng.ledger)
     eng.ledger.add_read("src", len(batch))
     return batch, done
 
@@ -183,6 +183,6 @@ def test_ledger_counts_each_record_once() -> None:
     flt = yaml_filter("  - type: rewrite_tag_filter\n    rule: [{key: level, pattern: error, tag: e}]\n",
                       emit=emitted.append)
     batch = batch_of(RECORDS)
-    batch.ack = SourceAck(Ack(done.append), "s", ledger)
+    batch.ack = Ack(done.append, "s", ledger)
     flt.filter(batch)
-    assert isinstance(emitted[0].ack, SourceAck) and emitted[0].ack.source == "s"
+    assert emitted[0].ack is not batch.ack and emitted[0].ack.source == "s" and emitted[0].ack.listener is ledger

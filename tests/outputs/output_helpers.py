@@ -8,7 +8,7 @@ import orjson
 
 from podlog.batch import Batch
 from podlog.config.errors import Located
-from podlog.outputs._base import Chunk, Output
+from podlog.outputs._base import Chunk, Output, Result
 
 
 def build(cls: type[Output], **options: Any) -> Any:
@@ -22,6 +22,14 @@ def doc(ts: str = "2024-05-06T07:08:09.123456789Z", **fields: Any) -> bytes:
     return orjson.dumps({"@timestamp": ts, **fields})
 
 
+def attempt(out: Output, chunk: Chunk) -> Result:
+    """One delivery attempt as the runner makes it: write, then narrow the chunk to what is left to retry."""
+    result = out.write(chunk)
+    if result.remaining is not None:
+        chunk.narrow(result.remaining)
+    return result
+
+
 def chunk_of(*batches: Batch, tag: str = "kube.app") -> Chunk:
     chunk = Chunk(tag, 0.0)
     for b in batches:
@@ -30,10 +38,10 @@ def chunk_of(*batches: Batch, tag: str = "kube.app") -> Chunk:
 
 
 def file_batch(docs: list[bytes], source: str = "2049:1234", start: int = 0, tag: str = "kube.app") -> Batch:
-    """A batch as tail makes it: source identity and each line's start offset."""
+    """A batch as tail makes it: the file's identity (its origin) and each line's start offset."""
     offsets = []
     pos = start
     for d in docs:
         offsets.append(pos)
         pos += len(d) + 1
-    return Batch(tag, docs=list(docs), source=source, offsets=offsets)
+    return Batch(tag, docs=list(docs), origin=source, offsets=offsets)

@@ -15,7 +15,7 @@ from podlog.config.errors import ConfigError
 from podlog.outputs._base import Status
 from podlog.outputs.elasticsearch import ElasticsearchOutput
 from tests.drivers.es_double import EsDouble
-from tests.outputs.output_helpers import build, chunk_of, doc, file_batch
+from tests.outputs.output_helpers import attempt, build, chunk_of, doc, file_batch
 
 
 def es_output(es: EsDouble, **options: Any) -> ElasticsearchOutput:
@@ -124,7 +124,7 @@ def test_429_items_are_retried_alone_and_mapping_errors_dead_lettered() -> None:
         es.reject_ratio_429 = 0.1
         results = []
         for _ in range(30):
-            results.append(out.write(chunk))
+            results.append(attempt(out, chunk))
             if results[-1].status is Status.DELIVERED:
                 break
         final = results[-1]
@@ -147,11 +147,11 @@ def test_whole_request_failures_retry_then_deliver() -> None:
         out = es_output(es, index_name="logs")
         chunk = chunk_of(file_batch([doc(message=f"m{i}") for i in range(5)]))
         es.fail_next_requests(1, 503)
-        first = out.write(chunk)
+        first = attempt(out, chunk)
         assert first.status is Status.RETRY and "503" in first.reason
         es.fail_next_requests(1, 429)
-        assert out.write(chunk).status is Status.RETRY
-        assert out.write(chunk).status is Status.DELIVERED
+        assert attempt(out, chunk).status is Status.RETRY
+        assert attempt(out, chunk).status is Status.DELIVERED
         assert len(es.documents("logs")) == 5
 
 
@@ -181,10 +181,10 @@ def test_unreachable_retries_and_recovers() -> None:
         es.down()
         out = es_output(es, index_name="logs")
         chunk = chunk_of(file_batch([doc(message="x")]))
-        result = out.write(chunk)
+        result = attempt(out, chunk)
         assert result.status is Status.RETRY and "no host answered" in result.reason
         es.up()
-        assert out.write(chunk).status is Status.DELIVERED
+        assert attempt(out, chunk).status is Status.DELIVERED
 
 
 def test_data_stream_uses_create_and_needs_timestamp() -> None:

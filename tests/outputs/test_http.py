@@ -15,7 +15,7 @@ import pytest
 from podlog.batch import Batch
 from podlog.outputs._base import Status
 from podlog.outputs.http import HttpOutput
-from tests.outputs.output_helpers import build, chunk_of, doc
+from tests.outputs.output_helpers import attempt, build, chunk_of, doc
 
 
 class Collector:
@@ -98,11 +98,11 @@ def test_retry_on_429_and_5xx_sends_only_what_is_left(collector: Collector) -> N
     answers = iter([200, 429, 200, 503])
     collector.answer = lambda docs: next(answers, 200)
     chunk = chunk_of(Batch("t", docs=docs(12)))
-    first = out.write(chunk)
+    first = attempt(out, chunk)
     assert first.status is Status.RETRY and "429" in first.reason
     assert len(chunk.docs()) == 7
-    assert out.write(chunk).status is Status.RETRY  # 200 then 503
-    assert out.write(chunk).status is Status.DELIVERED
+    assert attempt(out, chunk).status is Status.RETRY  # 200 then 503
+    assert attempt(out, chunk).status is Status.DELIVERED
     assert collector.delivered() == [f"m{i:03d}" for i in range(12)]
 
 

@@ -657,7 +657,7 @@ class TailInput(Input):
             return
         self.read_records += len(docs)
         assert self._emit is not None
-        self._emit(Batch(tf.tag, docs=docs, ack=ack, source=tf.source or self._source(tf), offsets=offsets))
+        self._emit(Batch(tf.tag, docs=docs, ack=ack, origin=tf.source or self._source(tf), offsets=offsets))
 
     @staticmethod
     def _source(tf: TailedFile) -> str:

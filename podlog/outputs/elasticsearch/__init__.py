@@ -4,8 +4,9 @@ The guarantee: every document is either indexed exactly once or handed to
 the dead-letter store with the server's reason. Exactly once rests on
 deterministic ``_id`` values sent with ``create``: a retry, or a re-read after
 a crash, meets 409 for what is already there and counts it as delivered.
-Within one chunk only the items still failing are re-sent on retry (the
-chunk's ``pending``), so a 429 on 10% of items costs 10% more traffic.
+Within one chunk only the items still failing are re-sent on retry (``write``
+names them in its result's ``remaining`` and the runner narrows the chunk to
+them), so a 429 on 10% of items costs 10% more traffic.
 
 Modules: ``options`` (declared options, connection settings), ``index``
 (index names and ids), ``bulk`` (request bodies and response items),
@@ -17,36 +18,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from podlog.batch import Batch
+from podlog.document import leading_timestamp
 from podlog.outputs._base import Chunk, Output, Result, Status
 from podlog.outputs._http import HttpClient, HttpError, Unavailable
 from podlog.outputs.elasticsearch import setup
 from podlog.outputs.elasticsearch.bulk import FILTER_PATH, Item, Outcome, action_line, classify, plan, with_tag
-from podlog.outputs.elasticsearch.index import IndexNamer, decode, doc_id, lookup, timestamp_bytes
+from podlog.outputs.elasticsearch.index import IndexNamer, decode, doc_id, lookup
 from podlog.outputs.elasticsearch.options import EsOptions, auth_of, compression_of, tls_of, urls_of
 
 __all__ = ["ElasticsearchOutput"]
 
 log = logging.getLogger("podlog.output.elasticsearch")
-
-# Chunks part-way through delivery. At most one per flush thread is live; older entries belong to chunks
-# the engine gave up on (it never calls write again), and each pins its chunk's memory, so keep few.
-_MAX_PROGRESS = 32
-
-
-@dataclass
-class _Progress:
-    """A chunk part-way delivered: the items still to send (and refusals found before the first send)."""
-
-    chunk: Chunk
-    items: list[Item]
-    rejected: list[tuple[bytes, str]] = field(default_factory=list)
-
 
 class ElasticsearchOutput(Output):
     """Bulk-indexes documents into Elasticsearch 7/8 or OpenSearch 1/2 (data streams too)."""
@@ -74,7 +62,6 @@ class ElasticsearchOutput(Output):
         self.server: setup.Server | None = None
         self._ready = False
         self._ready_lock = threading.Lock()
-        self._progress: dict[int, _Progress] = {}
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         if o.type_name:
@@ -139,9 +126,12 @@ class ElasticsearchOutput(Output):
             self._ensure_ready()
         except HttpError as exc:
             return Result.retry(str(exc))
-        progress = self._resume(chunk)
+        items: list[Item] = []
+        rejected: list[tuple[bytes, str]] = []  # refused before sending (a data stream's doc without time)
+        for batch, positions in chunk.parts():
+            self._prepare(batch, positions, items, rejected)
         outcome = Outcome()
-        requests = list(plan(progress.items, self.options.bulk_message_request_threshold,
+        requests = list(plan(items, self.options.bulk_message_request_threshold,
                              max(1, self.options.bulk_max_documents)))
         for n, request in enumerate(requests):
             result, halt = self._send(request)
@@ -152,17 +142,12 @@ class ElasticsearchOutput(Output):
                 break
         with self._lock:
             self.counts.update(outcome.counts)
-        rejected = progress.rejected + outcome.rejected  # final: the engine dead-letters them at once
-        progress.rejected = []
+        rejected += outcome.rejected  # final: the runner dead-letters them at once
         if outcome.rejected:
             log.warning("elasticsearch refused %d documents: %s", len(outcome.rejected), outcome.rejected[0][1])
         if outcome.retry:
-            progress.items = outcome.retry
-            chunk.pending = [item.doc for item in outcome.retry]
-            self._keep(chunk, progress)
             reason = f"{len(outcome.retry)} of {len(chunk)} documents to retry: {outcome.retry_reason}"
-            return Result(Status.RETRY, reason, rejected=rejected)
-        self._forget(chunk)
+            return Result.partial(reason, [item.pos for item in outcome.retry], rejected)
         return Result(Status.DELIVERED, rejected=rejected)
 
     def _send(self, request: list[Item]) -> tuple[Outcome, bool]:
@@ -209,27 +194,16 @@ class ElasticsearchOutput(Output):
 
     # --- items ---------------------------------------------------------------------------------
 
-    def _resume(self, chunk: Chunk) -> _Progress:
-        with self._lock:
-            progress = self._progress.get(id(chunk))
-        if progress is not None and progress.chunk is chunk:
-            return progress
-        items: list[Item] = []
-        rejected: list[tuple[bytes, str]] = []
-        for batch in chunk.batches:
-            self._prepare(batch, items, rejected)
-        if chunk.pending is not None:  # progress forgotten: keep only what the engine says is pending
-            wanted = {id(doc) for doc in chunk.pending}
-            items = [item for item in items if id(item.doc) in wanted]
-            rejected = [r for r in rejected if id(r[0]) in wanted]
-        return _Progress(chunk, items, rejected)
-
-    def _prepare(self, batch: Batch, items: list[Item], rejected: list[tuple[bytes, str]]) -> None:
+    def _prepare(self, batch: Batch, positions: Sequence[int], items: list[Item],
+                 rejected: list[tuple[bytes, str]]) -> None:
+        """The bulk items of the documents at ``positions`` in ``batch`` (those still to deliver)."""
         o = self.options
         docs = batch.docs
         offsets = batch.offsets if batch.offsets is not None and len(batch.offsets) == len(docs) else None
-        derive = self.derive_ids and batch.source is not None and offsets is not None
-        for i, doc in enumerate(docs):
+        derive = self.derive_ids and batch.origin is not None and offsets is not None
+        for i in positions:
+            doc = docs[i]
+            pos = len(items) + len(rejected)  # both grow one per document, in the order of chunk.docs()
             cache: list[dict[str, Any]] = []
 
             def record(doc: bytes = doc, cache: list[dict[str, Any]] = cache) -> dict[str, Any]:
@@ -237,7 +211,7 @@ class ElasticsearchOutput(Output):
                     cache.append(decode(doc))
                 return cache[0]
 
-            ts = timestamp_bytes(doc)
+            ts = leading_timestamp(doc)
             if self.data_stream and ts is None and "@timestamp" not in record():
                 rejected.append((doc, "data streams need @timestamp; the document has none"))
                 with self._lock:
@@ -249,23 +223,13 @@ class ElasticsearchOutput(Output):
                 value = lookup(record(), o.id_key)
                 _id = None if value is None else str(value)
             elif derive:
-                assert offsets is not None and batch.source is not None
-                _id = doc_id(batch.source, offsets[i], ts)
+                assert offsets is not None and batch.origin is not None
+                _id = doc_id(batch.origin, offsets[i], ts)
                 create = True
             body = with_tag(doc, o.tag_key, batch.tag) if o.include_tag_key else doc
             index = self.namer.name(batch.tag, doc, record)
             op = "create" if create else "index"
-            items.append(Item(doc, action_line(op, index, _id) + b"\n" + body + b"\n", create and _id is not None))
-
-    def _keep(self, chunk: Chunk, progress: _Progress) -> None:
-        with self._lock:
-            self._progress[id(chunk)] = progress
-            if len(self._progress) > _MAX_PROGRESS:  # chunks the engine gave up on: nothing final is held
-                self._progress.pop(next(iter(self._progress)))
-
-    def _forget(self, chunk: Chunk) -> None:
-        with self._lock:
-            self._progress.pop(id(chunk), None)
+            items.append(Item(doc, action_line(op, index, _id) + b"\n" + body + b"\n", create and _id is not None, pos))
 
 
 def _error_text(data: bytes) -> str:

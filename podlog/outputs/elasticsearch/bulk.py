@@ -37,11 +37,12 @@ _TRANSIENT_TYPES = frozenset({
 
 @dataclass(slots=True)
 class Item:
-    """One document and its bulk lines; ``doc`` is the original, kept for retry and dead-letter."""
+    """One document and its bulk lines; ``doc`` is the original, kept for dead-letter."""
 
     doc: bytes
     lines: bytes
     create: bool = False  # a create with an _id: 409 then means "already indexed"
+    pos: int = 0  # its position in the chunk's documents of this attempt: how a retry names it
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 
-from podlog.outputs._base import timestamp_bytes
+from podlog.document import leading_timestamp
 
-__all__ = ["IndexNamer", "Template", "doc_id", "record_time", "timestamp_bytes"]
+__all__ = ["IndexNamer", "Template", "doc_id", "record_time"]
 
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}|\{(tag)\}")
@@ -170,7 +170,7 @@ class IndexNamer:
         if self._static:
             return self._static
         if not self.needs_record:
-            ts = timestamp_bytes(doc)
+            ts = leading_timestamp(doc)
             if ts is not None and len(ts) >= 19 and ts.endswith(b"Z"):
                 key = (tag, ts[: self._time_slice])
                 name = self._cache.get(key)
