@@ -13,7 +13,7 @@ stage needs to know the ledger exists.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
@@ -101,7 +101,7 @@ class Tally:
     __slots__ = ("counts",)
 
     def __init__(self) -> None:
-        self.counts: dict[SettleListener, Counter[str]] = {}
+        self.counts: dict[SettleListener, defaultdict[str, float]] = {}
 
     @classmethod
     def of(cls, acks: Iterable[tuple[Ack, int]]) -> Tally:
@@ -118,7 +118,7 @@ class Tally:
     def credit(self, listener: SettleListener, source: str, n: float) -> None:
         counts = self.counts.get(listener)
         if counts is None:
-            counts = self.counts[listener] = Counter()
+            counts = self.counts[listener] = defaultdict(float)
         counts[source] += n
 
     def settle(self, fraction: float = 1.0, reason: str | None = None) -> None:
@@ -130,7 +130,8 @@ class Tally:
 
     def by_source(self) -> dict[str, float]:
         """All listeners' counts together (for tests and status)."""
-        out: Counter[str] = Counter()
+        out: defaultdict[str, float] = defaultdict(float)
         for counts in self.counts.values():
-            out.update(counts)
+            for source, n in counts.items():
+                out[source] += n
         return dict(out)

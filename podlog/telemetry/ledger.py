@@ -17,7 +17,7 @@ in flight, or (at shutdown) refused and left to be read again.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Mapping
 
 __all__ = ["Ledger"]
@@ -28,9 +28,9 @@ class Ledger:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.read: Counter[str] = Counter()
-        self.delivered: Counter[str] = Counter()
-        self.dropped: Counter[tuple[str, str]] = Counter()
+        self.read: defaultdict[str, float] = defaultdict(float)  # fractions: a copy settles 1/n of a record
+        self.delivered: defaultdict[str, float] = defaultdict(float)
+        self.dropped: defaultdict[tuple[str, str], float] = defaultdict(float)
 
     def add_read(self, source: str, n: float) -> None:
         with self._lock:
