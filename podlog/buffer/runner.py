@@ -5,6 +5,11 @@ a memory buffer an input's ack is released when the output delivered the
 records (or they were dead-lettered / dropped on purpose); with a file buffer
 it is released as soon as the records are durably in the chunk file, and the
 output's delivery then deletes the file.
+
+Retry state is the runner's: an output that delivered part of a chunk returns
+``Result.partial`` naming the rest by position, the runner narrows the chunk
+to them (``Chunk.narrow``) and the next attempt is given only those. Records
+settle on their acks (``Chunk.tally``), which tell the loss ledger.
 """
 
 from __future__ import annotations
