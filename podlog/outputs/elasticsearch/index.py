@@ -1,8 +1,8 @@
 """Where each document goes and under which ``_id``: index names, record times, deterministic ids.
 
-The hot path avoids decoding documents: tail builds every doc starting with
-``{"@timestamp":"<RFC3339>"``, so the date for a logstash-style index is sliced
-out of the bytes. Documents are decoded only when a template names record
+The hot path avoids decoding documents: the records podlog builds start with
+``{"@timestamp":"<RFC3339>"`` (``podlog/document.py``), so the date for a
+logstash-style index is sliced out of the bytes. Documents are decoded only when a template names record
 fields (``logs-${kubernetes.namespace_name}``), or for ``id_key`` and
 ``target_index_key``.
 """
