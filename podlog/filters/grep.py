@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
+from podlog.fields import FieldReader, Key, as_text, compile_pattern, parse_key
 from podlog.filters._base import Filter, Filtered
-from podlog.filters._fields import FieldReader, Key, as_text, compile_pattern, parse_key
 
 __all__ = ["GrepFilter"]
 

@@ -18,8 +18,8 @@ import orjson
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
+from podlog.fields import delete_path, get_path, parse_key
 from podlog.filters._base import Filter, Filtered
-from podlog.filters._fields import delete_path, get_path, parse_key
 from podlog.parsers import build_parser
 from podlog.parsers._base import ParseFailure
 

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
+from podlog.fields import Key, as_text, delete_path, get_path, parse_key, set_path
 from podlog.filters._base import Filter, Filtered
-from podlog.filters._fields import Key, as_text, delete_path, get_path, parse_key, set_path
 
 __all__ = ["RecordTransformerFilter", "compile_template"]
 

@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Ack, Batch
 from podlog.config.options import Option, Options
+from podlog.fields import FieldReader, as_text, compile_pattern, parse_key
 from podlog.filters._base import Filter, Filtered
-from podlog.filters._fields import FieldReader, as_text, compile_pattern, parse_key
 from podlog.telemetry.ledger import SourceAck
 
 __all__ = ["RewriteTagFilter", "child_ack"]

@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
+from podlog.fields import FieldReader, as_text, parse_key
 from podlog.filters._base import Filter, Filtered
-from podlog.filters._fields import FieldReader, as_text, parse_key
 
 __all__ = ["ThrottleFilter"]
 

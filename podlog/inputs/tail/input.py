@@ -289,7 +289,7 @@ class TailInput(Input):
 
     def sampler(self, tag: str | None, path: str) -> Sampler | None:
         """Dry runs: sample lines through the codec a file at ``path`` would get (see tail/sample.py)."""
-        return sampler_for(self, tag, path)
+        return sampler_for(self.options, self.codec_for, self.tag_for, tag, path)
 
     def tag_for(self, path: str) -> str:
         """The tag of a file's records: ``*`` in the tag becomes the path with ``/`` as dots."""

@@ -10,23 +10,25 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
+from podlog.codecs.container import LineCodec
 from podlog.inputs._base import Sampler
 from podlog.inputs.tail.scan import expand_time
 
-if TYPE_CHECKING:
-    from podlog.codecs.container import LineCodec
-    from podlog.inputs.tail.input import TailInput
+CodecFor = Callable[[str, bytes], LineCodec]  # TailInput.codec_for: the codec of a file from its first line
 
 __all__ = ["TailSampler", "sampler_for"]
 
 
-def sampler_for(tail: TailInput, tag: str | None, path: str) -> TailSampler | None:
-    """The tail's sampler for lines from ``path``; None when its records cannot carry ``tag``."""
-    if tag is not None and not _tag_matches(tail.options.tag, tag):
+def sampler_for(options: Any, codec_for: CodecFor, tag_for: Callable[[str], str], tag: str | None,
+                path: str) -> TailSampler | None:
+    """The tail's sampler for lines from ``path`` (its options and codec); None when its records cannot carry
+    ``tag``."""
+    if tag is not None and not _tag_matches(options.tag, tag):
         return None
-    return TailSampler(tail, tag or tail.tag_for(path), path, follows(tail, path))
+    return TailSampler(options, codec_for, tag or tag_for(path), path, follows(options, path))
 
 
 def _tag_matches(source_tag: str, tag: str) -> bool:
@@ -36,9 +38,9 @@ def _tag_matches(source_tag: str, tag: str) -> bool:
     return re.fullmatch(".+".join(map(re.escape, source_tag.split("*"))), tag) is not None
 
 
-def follows(tail: TailInput, path: str) -> bool:
-    """Whether the tail source would follow ``path`` (its globs, dated for now, minus its excludes)."""
-    o = tail.options
+def follows(o: Any, path: str) -> bool:
+    """Whether a tail source with options ``o`` would follow ``path`` (its globs, dated for now, minus its
+    excludes)."""
     if not any(fnmatch.fnmatchcase(path, expand_time(p)) for p in o.path):
         return False
     return not any(fnmatch.fnmatchcase(path, ex) or fnmatch.fnmatchcase(os.path.basename(path), ex)
@@ -48,15 +50,16 @@ def follows(tail: TailInput, path: str) -> bool:
 class TailSampler(Sampler):
     about = "read by"
 
-    def __init__(self, tail: TailInput, tag: str, path: str, following: bool) -> None:
+    def __init__(self, options: Any, codec_for: CodecFor, tag: str, path: str, following: bool) -> None:
         super().__init__(tag, own_tag=True, follows=following)
-        self.tail = tail
+        self.options = options
+        self.codec_for = codec_for
         self.path = path
         self.codec: LineCodec | None = None  # made at the first line: the envelope is detected from it
 
     def decode(self, line: bytes) -> tuple[str, list[bytes]]:
         if self.codec is None:
-            self.codec = self.tail.codec_for(self.path, line)
+            self.codec = self.codec_for(self.path, line)
         docs: list[bytes] = []
         self.codec.decode([line], 0, docs, [])
         return self.tag, docs
@@ -72,6 +75,6 @@ class TailSampler(Sampler):
         return docs
 
     def describe(self) -> str:
-        fmt = self.tail.options.container_format
+        fmt = self.options.container_format
         text = f"  envelope: container_format {fmt}{' (detected per file)' if fmt == 'auto' else ''}"
-        return text + (f", file path {self.path}\n" if "*" in self.tail.options.tag else "\n")
+        return text + (f", file path {self.path}\n" if "*" in self.options.tag else "\n")
