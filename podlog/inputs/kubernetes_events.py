@@ -471,7 +471,7 @@ def _rfc3339(wall: float) -> str:
 
 
 class _EventSampler(Sampler):
-    about = "as Events read by"
+    about = "Events read by"
     _NOT_AN_EVENT = ("not a Kubernetes Event: give one JSON object a line, an Event (core/v1 or events.k8s.io/v1) "
                      "or a watch event, e.g. from kubectl get events -o json | jq -c '.items[]'")
 
