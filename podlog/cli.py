@@ -6,8 +6,12 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from podlog import __version__
+
+if TYPE_CHECKING:
+    from podlog.pipeline import Pipeline
 
 __all__ = ["main"]
 
@@ -87,7 +91,7 @@ def _load(path: str):  # type: ignore[no-untyped-def]
         return None
 
 
-def _build(path: str):  # type: ignore[no-untyped-def]
+def _build(path: str) -> Pipeline | None:
     """What ``podlog check`` checks: the pipeline the agent would build, output runners made, nothing started."""
     from podlog.config.errors import ConfigError
     from podlog.config.loader import load_config

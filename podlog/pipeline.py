@@ -122,17 +122,16 @@ class Route:
         self.observer.dropped(batch, n, by)
 
     def emit(self, batch: Batch) -> None:
-        current: Batch | None = batch
+        current = batch
         ack = batch.ack
         for flt, name in self.filters.every(batch.tag):
             result = flt.filter(current)
             if result.dropped > 0:  # records re-emitted under a new tag (moved) are not drops
                 self.drop(batch if result.batch is None else result.batch, result.dropped, name)
-            current = result.batch
-            if current is None or not result.kept:
+            if result.batch is None or not result.kept:
                 ack.release()
                 return
-        assert current is not None
+            current = result.batch
         targets = self.outputs.first(current.tag)
         if not targets:
             self.metrics.unmatched.labels(current.tag.split(".", 1)[0]).inc(len(current))
@@ -266,8 +265,8 @@ class Runners:
 
     def target(self, spec: PluginSpec, name: str, output: Output, buffer: BufferOptions, where: Located) -> Target:
         try:
-            runner = OutputRunner(name, output, buffer, self.metrics,  # type: ignore[arg-type]
-                                  self.ledger, self.config.agent.data_dir, self.shared_limit)
+            runner = OutputRunner(name, output, buffer, self.metrics, self.ledger, self.config.agent.data_dir,
+                                  self.shared_limit)
         except (ValueError, OSError) as exc:
             raise ConfigError(where, str(exc)) from None
         self.runners.append(runner)
