@@ -36,6 +36,12 @@ def _lag(plugin: Input) -> dict[str, int]:
 
 
 class Engine:
+    """The agent: the pipeline of ``config`` with output runners, run until stopped.
+
+    ``inputs``, ``filters`` and ``named_filters`` are the pipeline's (``Source`` tuples, then filters in
+    config order, and by name); ``runners`` the output runners, one per output.
+    """
+
     def __init__(self, config: Config) -> None:
         self.config = config
         self.metrics = AgentMetrics()
@@ -63,10 +69,6 @@ class Engine:
         return {"alive": alive, "started": self.started,
                 "stopping": self.stopping, "inputs": inputs, "outputs": [r.status() for r in self.runners],
                 "ledger": self.ledger.snapshot()}
-
-    def emit_tagged(self, batch: Batch, label: str | None = None) -> None:
-        """Enter routing in a section (None: the top level)."""
-        self.pipeline.emit_tagged(batch, label)
 
     # --- running ---------------------------------------------------------------------
 
