@@ -101,13 +101,10 @@ class Recorder:
 
     def __init__(self, config: Config) -> None:
         self._matches = _store_patterns(config)
-        self.stand_ins: list[_StandIn] = []
         self.current: LineReport | None = None
 
     def target(self, spec: PluginSpec, name: str, output: Output, buffer: BufferOptions, where: Located) -> _StandIn:
-        stand_in = _StandIn(name, spec.type, self._matches.get(id(spec), spec.match or "**"), self)
-        self.stand_ins.append(stand_in)
-        return stand_in
+        return _StandIn(name, spec.type, self._matches.get(id(spec), spec.match or "**"), self)
 
     def dropped(self, batch: Batch, n: int, by: str | None) -> None:
         if self.current is not None:
