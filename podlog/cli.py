@@ -6,8 +6,12 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from podlog import __version__
+
+if TYPE_CHECKING:
+    from podlog.pipeline import Pipeline
 
 __all__ = ["main"]
 
@@ -87,6 +91,20 @@ def _load(path: str):  # type: ignore[no-untyped-def]
         return None
 
 
+def _build(path: str) -> Pipeline | None:
+    """What ``podlog check`` checks: the pipeline the agent would build, output runners made, nothing started."""
+    from podlog.config.errors import ConfigError
+    from podlog.config.loader import load_config
+    from podlog.pipeline import Runners, build
+
+    try:
+        config = load_config(path)
+        return build(config, Runners(config))
+    except ConfigError as exc:
+        print(f"podlog: {exc}", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -128,12 +146,12 @@ def _run(args: argparse.Namespace) -> int:
         from podlog.config.notices import collect
 
         with collect() as notices:  # settings accepted without effect: warned about, each at its line
-            engine = _load(args.config)
+            pipeline = _build(args.config)
         for found in notices:
             print(f"podlog: warning: {found}", file=sys.stderr)
-        if engine is None:
+        if pipeline is None:
             return 2
-        print(f"{args.config}: OK ({len(engine.inputs)} sources, {len(engine.runners)} outputs)")
+        print(f"{args.config}: OK ({len(pipeline.sources)} sources, {len(pipeline.targets)} outputs)")
         return 0
     if args.command == "status":
         from podlog.telemetry.status_view import print_status

@@ -3,19 +3,18 @@
 Users debug a regex or a routing rule by feeding real lines through their
 config and reading where each one ends up. The answer is only worth having if
 it comes from the agent's own code, so nothing here re-implements it: lines go
-through the tail input's envelope codec and parser (``TailInput.codec_for``),
-then through the engine's filters and routing (``Engine.emit_tagged``), built
-with a ``DryRun`` that swaps every output for a stand-in that only records.
+through the chosen source's own decoding (its ``Input.sampler``: the tail's
+envelope codec and parser, a push input's message handling, the Events
+normalisation), then through the filters and routing ``podlog.pipeline`` builds,
+with a ``Recorder`` that makes every output a stand-in that only records.
 No output, buffer or input is started: nothing connects, no pos_file or
 buffer file is written.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,15 +24,15 @@ from typing import Any, TextIO
 import orjson
 
 from podlog.batch import Batch
-from podlog.codecs.container import LineCodec, now_rfc3339
-from podlog.config.errors import ConfigError
+from podlog.buffer.options import BufferOptions
+from podlog.codecs.container import now_rfc3339
+from podlog.config.errors import ConfigError, Located
 from podlog.config.loader import load_config
 from podlog.config.model import Config, PluginSpec
 from podlog.config.notices import collect
-from podlog.engine import Engine
-from podlog.inputs.tail.input import TailInput
-from podlog.inputs.tail.scan import expand_time
+from podlog.inputs._base import SampleError, Sampler
 from podlog.outputs._base import Output
+from podlog.pipeline import Pipeline, build
 
 __all__ = ["Delivery", "Drop", "LineReport", "Recorder", "check_lines", "dry_run"]
 
@@ -70,14 +69,18 @@ class LineReport:
     deliveries: list[Delivery] = field(default_factory=list)
     drops: list[Drop] = field(default_factory=list)
     held: bool = False  # kept for the lines that end its record (partial line, open multiline event)
+    error: str = ""  # the source could not have received this line (SampleError)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "line": self.number, "text": self.text, "tag": self.tag, "records": self.records, "held": self.held,
             "outputs": [vars(d) for d in self.deliveries],
             "dropped": [{"by": d.by, "tag": d.tag, "count": d.count} for d in self.drops if d.by is not None],
             "unmatched": [{"tag": d.tag, "count": d.count, "records": d.records} for d in self.drops if d.by is None],
         }
+        if self.error:
+            out["error"] = self.error
+        return out
 
 
 class _StandIn:
@@ -94,17 +97,14 @@ class _StandIn:
 
 
 class Recorder:
-    """The ``DryRun`` an engine is built with: notes deliveries and drops against the current line."""
+    """The ``Outputs`` a dry run's pipeline is built with: notes deliveries and drops against the current line."""
 
     def __init__(self, config: Config) -> None:
         self._matches = _store_patterns(config)
-        self.stand_ins: list[_StandIn] = []
         self.current: LineReport | None = None
 
-    def target(self, spec: PluginSpec, name: str, output: Output) -> _StandIn:
-        stand_in = _StandIn(name, spec.type, self._matches.get(id(spec), spec.match or "**"), self)
-        self.stand_ins.append(stand_in)
-        return stand_in
+    def target(self, spec: PluginSpec, name: str, output: Output, buffer: BufferOptions, where: Located) -> _StandIn:
+        return _StandIn(name, spec.type, self._matches.get(id(spec), spec.match or "**"), self)
 
     def dropped(self, batch: Batch, n: int, by: str | None) -> None:
         if self.current is not None:
@@ -138,87 +138,68 @@ def _store_patterns(config: Config) -> dict[int, str]:
 
 @dataclass
 class Feed:
-    """The source the sample stands for: its tag, label, and (tail) the codec a real file would get."""
+    """The source the sample stands for: its label, how lines enter it, and (None: plain messages) its sampler."""
 
     tag: str
     label: str | None
     about: str
-    tail: TailInput | None = None
-    path: str = ""
-    push: Any = None  # a push input (forward, http, syslog): it turns each line into what a client sends
+    sampler: Sampler | None = None
 
 
-def _tag_matches(source_tag: str, tag: str) -> bool:
-    """``tag`` could come from a source tagged ``source_tag`` (``*`` stands for a file path)."""
-    if "*" not in source_tag:
-        return source_tag == tag
-    return re.fullmatch(".+".join(map(re.escape, source_tag.split("*"))), tag) is not None
+class _Plain(Sampler):
+    """Lines as plain ``message`` records: for sources that take no lines, and tags no source has."""
+
+    about = "plain messages"
+
+    def decode(self, line: bytes) -> tuple[str, list[bytes]]:
+        text = line.decode("utf-8", "replace")
+        return self.tag, [orjson.dumps({"@timestamp": now_rfc3339().decode(), "message": text})]
 
 
-def _follows(plugin: TailInput, path: str) -> bool:
-    """Whether the tail source would follow ``path`` (its globs, dated for now, minus its excludes)."""
-    o = plugin.options
-    if not any(fnmatch.fnmatchcase(path, expand_time(p)) for p in o.path):
-        return False
-    return not any(fnmatch.fnmatchcase(path, ex) or fnmatch.fnmatchcase(os.path.basename(path), ex)
-                   for ex in o.exclude_path)
-
-
-def choose_feed(engine: Engine, tag: str | None, path: str) -> Feed:
-    """The source named by ``tag``, else the tail source following ``path``, else the first; with no such
+def choose_feed(pipeline: Pipeline, tag: str | None, path: str) -> Feed:
+    """The source whose records can carry ``tag`` (given), else the one following ``path``, else the first;
+    sources with a tag of their own before those whose clients choose it (forward, http). With no such
     source, plain messages with ``tag``."""
-    # sources with a tag of their own first: forward and http take any tag their clients choose
-    inputs = sorted(engine.inputs, key=lambda i: not getattr(i[0].options, "tag", ""))
-    if tag is None:  # a DaemonSet config has a dozen tail sources: the one reading this file, as Fluentd would
-        following = [i for i in inputs if isinstance(i[0], TailInput) and _follows(i[0], path)]
-        inputs = following[:1] or inputs
-    for plugin, label, name in inputs:
-        source_tag = str(getattr(plugin.options, "tag", ""))
-        push = hasattr(plugin, "sample")  # a push input: its clients (or their messages) choose the tag
-        if tag is not None and not (plugin.may_tag(tag) if push else _tag_matches(source_tag, tag)):
-            continue
+    fits = [(source, s) for source in pipeline.sources if (s := source.input.sampler(tag, path)) is not None]
+    fits.sort(key=lambda f: (not f[1].follows if tag is None else False, not f[1].own_tag))
+    if fits:
+        (plugin, label, name), sampler = fits[0]
         where = f"source {name} ({plugin.name}{f', @label {label}' if label else ''})"
-        if isinstance(plugin, TailInput):
-            return Feed(tag or plugin.tag_for(path), label, f"read by {where}", plugin, path)
-        if push:
-            return Feed(tag or source_tag or "sample", label, f"sent to {where}", push=plugin)
-        return Feed(tag or source_tag, label, f"plain messages from {where}")
-    assert tag is not None, "a config always has a source"
+        return Feed(sampler.tag, label, f"{sampler.about} {where}", sampler)
+    if tag is None:  # no source takes lines at all: its first one's route, plain messages
+        plugin, label, name = pipeline.sources[0]
+        where = f"source {name} ({plugin.name}{f', @label {label}' if label else ''})"
+        return Feed("sample", label, f"plain messages from {where}, which takes no sample lines")
     return Feed(tag, None, "plain messages (no source has this tag)")
 
 
 # --- running the lines ---------------------------------------------------------------------
 
 
-def dry_run(engine: Engine, recorder: Recorder, feed: Feed, lines: Iterable[bytes]) -> Iterator[LineReport]:
+def dry_run(pipeline: Pipeline, recorder: Recorder, feed: Feed, lines: Iterable[bytes]) -> Iterator[LineReport]:
     """One report per line, in order; a last one if records were still held at the end."""
-    codec: LineCodec | None = None
+    sampler = feed.sampler or _Plain(feed.tag)
     number = 0
     for number, line in enumerate(lines, 1):
-        if feed.tail is not None and codec is None:
-            codec = feed.tail.codec_for(feed.path, line)
         report = LineReport(number, line.decode("utf-8", "replace"), feed.tag)
         docs: list[bytes] = []
-        if feed.push is not None:
-            report.tag, docs = feed.push.sample(line, feed.tag)
-        elif codec is None:
-            docs.append(orjson.dumps({"@timestamp": now_rfc3339().decode(), "message": report.text}))
-        else:
-            codec.decode([line], 0, docs, [])
-            report.held = not docs and codec.held_from() is not None
-        yield _route(engine, recorder, feed, report, docs)
-    if codec is not None and codec.held_from() is not None:
-        docs = []
-        codec.flush_partials(docs, [])
-        yield _route(engine, recorder, feed, LineReport(None, "end of input: what was still held", feed.tag), docs)
+        try:
+            report.tag, docs = sampler.decode(line)
+        except SampleError as exc:
+            report.error = str(exc)
+        report.held = not docs and sampler.held()
+        yield _route(pipeline, recorder, feed, report, docs)
+    if sampler.held():
+        docs = sampler.flush()
+        yield _route(pipeline, recorder, feed, LineReport(None, "end of input: what was still held", feed.tag), docs)
 
 
-def _route(engine: Engine, recorder: Recorder, feed: Feed, report: LineReport, docs: list[bytes]) -> LineReport:
+def _route(pipeline: Pipeline, recorder: Recorder, feed: Feed, report: LineReport, docs: list[bytes]) -> LineReport:
     report.records = [orjson.loads(d) for d in docs]
     if docs:
         recorder.current = report
         try:
-            engine.emit_tagged(Batch(report.tag, docs=docs), feed.label)
+            pipeline.emit_tagged(Batch(report.tag, docs=docs), feed.label)
         finally:
             recorder.current = None
     return report
@@ -244,10 +225,10 @@ def check_lines(config_path: str, sample: str, tag: str | None = None, path: str
         with collect() as notices:  # settings without effect: the same warnings as a plain check
             config = load_config(config_path)
             recorder = Recorder(config)
-            engine = Engine(config, dry=recorder)
+            pipeline = build(config, recorder)
         for found in notices:
             print(f"podlog: warning: {found}", file=sys.stderr)
-        feed = choose_feed(engine, tag, path or _default_path(sample))
+        feed = choose_feed(pipeline, tag, path or _default_path(sample))
         lines = read_lines(sample)
     except ConfigError as exc:
         print(f"podlog: {exc}", file=sys.stderr)
@@ -258,15 +239,15 @@ def check_lines(config_path: str, sample: str, tag: str | None = None, path: str
     engine_log = logging.getLogger("podlog.engine")
     level = engine_log.level
     engine_log.setLevel(logging.ERROR)  # "no output matches" is in the report, not a warning
-    for flt in engine.filters:
+    for flt in pipeline.filters:
         flt.start()
     try:
         if not as_json:
-            out.write(_header(config_path, engine, recorder, feed, sample, len(lines)))
-        for report in dry_run(engine, recorder, feed, lines):
+            out.write(_header(config_path, pipeline, feed, sample, len(lines)))
+        for report in dry_run(pipeline, recorder, feed, lines):
             out.write(orjson.dumps(report.as_json()).decode() + "\n" if as_json else render(report))
     finally:
-        for flt in engine.filters:
+        for flt in pipeline.filters:
             flt.stop()
         engine_log.setLevel(level)
     return 0
@@ -276,13 +257,11 @@ def _default_path(sample: str) -> str:
     return "/dev/stdin" if sample == "-" else os.path.abspath(sample)
 
 
-def _header(config_path: str, engine: Engine, recorder: Recorder, feed: Feed, sample: str, n: int) -> str:
-    text = f"{config_path}: OK ({len(engine.inputs)} sources, {len(recorder.stand_ins)} outputs)\n"
+def _header(config_path: str, pipeline: Pipeline, feed: Feed, sample: str, n: int) -> str:
+    text = f"{config_path}: OK ({len(pipeline.sources)} sources, {len(pipeline.targets)} outputs)\n"
     text += f"{sample}: {n} line{'s' if n != 1 else ''} as {feed.about}, tag {feed.tag}\n"
-    if feed.tail is not None:
-        fmt = feed.tail.options.container_format
-        text += f"  envelope: container_format {fmt}{' (detected per file)' if fmt == 'auto' else ''}"
-        text += f", file path {feed.path}\n" if "*" in feed.tail.options.tag else "\n"
+    if feed.sampler is not None:
+        text += feed.sampler.describe()
     return text + "\n"
 
 
@@ -290,6 +269,8 @@ def render(report: LineReport) -> str:
     """One readable block per line: the line, what the source made of it, where each record went."""
     head = f"line {report.number}" if report.number is not None else "end"
     lines = [f"{head}: {report.text}"]
+    if report.error:
+        lines.append(f"  not read: {report.error}")
     if report.held:
         lines.append("  held: waiting for the rest of its record (a partial line, or a multiline event still open)")
     several = len(report.records) > 1

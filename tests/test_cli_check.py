@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-import podlog.engine
+import podlog.pipeline
 from podlog.batch import Batch
 from podlog.cli import main
-from podlog.filters._base import Filter
+from podlog.filters._base import Filter, Filtered
 from podlog.plugin import Plugin
 from tests.drivers.es_double import EsDouble
 
@@ -25,22 +25,23 @@ class DropDebug(Filter):
 
     name = "drop_debug"
 
-    def filter(self, batch: Batch) -> Batch | None:
+    def filter(self, batch: Batch) -> Filtered:
         records = batch.records
+        given = len(records)
         batch.keep([r.get("level") != "debug" for r in records])
         for record in batch.records:
             record["checked"] = True
-        return batch if len(batch) else None
+        return Filtered(batch if len(batch) else None, given)
 
 
 @pytest.fixture
 def drop_debug(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = podlog.engine.lookup
+    real = podlog.pipeline.lookup
 
     def lookup(kind: str, name: str) -> type[Plugin]:
         return DropDebug if (kind, name) == ("filter", "drop_debug") else real(kind, name)
 
-    monkeypatch.setattr(podlog.engine, "lookup", lookup)
+    monkeypatch.setattr(podlog.pipeline, "lookup", lookup)
 
 
 def check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -318,7 +318,7 @@ class OutputRunner:
             "buffer_write_errors": getattr(buf, "write_errors", 0), "buffer_error": getattr(buf, "last_error", ""),
             "running": bool(self._threads) and all(t.is_alive() for t in self._threads),
             # per-item outcomes an output counts itself (Elasticsearch: indexed, duplicate, retry_429, ...)
-            "items": self.output.stats() if hasattr(self.output, "stats") else {},
+            "items": self.output.stats(),
         }
 
     # --- shutdown ----------------------------------------------------------------------

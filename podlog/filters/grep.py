@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
-from podlog.filters._base import Filter
-from podlog.filters._fields import FieldReader, Key, as_text, compile_pattern, parse_key
+from podlog.fields import FieldReader, Key, as_text, compile_pattern, parse_key
+from podlog.filters._base import Filter, Filtered
 
 __all__ = ["GrepFilter"]
 
@@ -71,9 +71,10 @@ class GrepFilter(Filter):
         if checks:
             self.conditions.append((mode, checks))
 
-    def filter(self, batch: Batch) -> Batch | None:
-        if not self.conditions or not len(batch):
-            return batch
+    def filter(self, batch: Batch) -> Filtered:
+        given = len(batch)
+        if not self.conditions or not given:
+            return Filtered(batch, given)
         columns = self.reader.read(batch)
         mask: list[bool] | None = None
         for mode, checks in self.conditions:
@@ -84,7 +85,7 @@ class GrepFilter(Filter):
             mask = keep if mask is None else [a and b for a, b in zip(mask, keep, strict=True)]
         if mask is not None and not all(mask):
             batch.keep(mask)
-        return batch
+        return Filtered(batch, given)
 
 
 def _hits(values: list[Any], pattern: re.Pattern[str]) -> list[bool]:

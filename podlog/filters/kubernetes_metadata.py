@@ -36,7 +36,7 @@ import orjson
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
-from podlog.filters._base import Filter
+from podlog.filters._base import Filter, Filtered
 from podlog.k8s.options import ApiOptions
 from podlog.k8s.paths import metadata_from_path
 
@@ -154,9 +154,12 @@ class KubernetesMetadataFilter(Filter):
 
     # -- the filter ------------------------------------------------------------------------------
 
-    def filter(self, batch: Batch) -> Batch | None:
-        if not len(batch):
-            return batch
+    def filter(self, batch: Batch) -> Filtered:
+        given = len(batch)
+        return Filtered(self._filter(batch) if given else batch, given)
+
+    def _filter(self, batch: Batch) -> Batch | None:
+        """The batch with metadata added; None when a pod's annotation excludes its logs."""
         if batch.has_docs():
             frag = _fragment_in(batch.docs[0])
             tag_frag = self._tag_fragment(batch.tag)
@@ -328,7 +331,7 @@ class KubernetesMetadataFilter(Filter):
         records = batch.records
         key = "message" if "message" in records[0] or "log" not in records[0] else "log"
         parser = self._parser(value, key)
-        return parser.filter(batch) if parser is not None else batch
+        return parser.filter(batch).batch if parser is not None else batch
 
     def _parser(self, value: str, key: str) -> Any:
         """A parser filter for an annotation value, built once; a bad value is logged once and ignored."""

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from podlog.batch import Batch
 from podlog.config.errors import ConfigError
 from podlog.config.options import Option, Options
-from podlog.filters._base import Filter
+from podlog.filters._base import Filter, Filtered
 from podlog.metrics.collector import LogMetricsCollector, collector_for
 from podlog.metrics.rules import RuleError, RuleSet, build_rules
 from podlog.metrics.series import COUNTER, GAUGE, HISTOGRAM
@@ -41,6 +41,7 @@ class MetricsFilter(Filter):
     """Counts records, or observes a field of them, into Prometheus metrics by rules."""
 
     name: ClassVar[str] = "metrics"
+    reloadable: ClassVar[bool] = True
 
     class Options(Options):
         rules = Option("any", doc=_RULES_DOC)
@@ -85,11 +86,12 @@ class MetricsFilter(Filter):
         self.rules = self._build(options, self.rules)
         self.options = options
 
-    def filter(self, batch: Batch) -> Batch | None:
+    def filter(self, batch: Batch) -> Filtered:
+        given = len(batch)
         keep = self.rules.apply(batch)
         if keep is not None:
             batch.keep(keep)
-        return batch
+        return Filtered(batch, given)
 
     def stop(self) -> None:
         self.collector.release(self.owner)

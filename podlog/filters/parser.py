@@ -18,8 +18,8 @@ import orjson
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
-from podlog.filters._base import Filter
-from podlog.filters._fields import delete_path, get_path, parse_key
+from podlog.fields import delete_path, get_path, parse_key
+from podlog.filters._base import Filter, Filtered
 from podlog.parsers import build_parser
 from podlog.parsers._base import ParseFailure
 
@@ -61,9 +61,9 @@ class ParserFilter(Filter):
     def stop(self) -> None:
         self.parser.stop()
 
-    def filter(self, batch: Batch) -> Batch | None:
+    def filter(self, batch: Batch) -> Filtered:
         if not len(batch):
-            return batch
+            return Filtered(batch, 0)
         records = batch.records
         key = self.key
         values = [get_path(r, key) for r in records]
@@ -81,7 +81,7 @@ class ParserFilter(Filter):
             else:
                 out[i] = self._merge(records[i], fields)
         batch.replace(out, batch.offsets)
-        return batch
+        return Filtered(batch, len(out))
 
     def _fail(self, record: dict[str, Any], reason: str) -> None:
         if self.options.emit_invalid_record_to_error:

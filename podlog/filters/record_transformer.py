@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
-from podlog.filters._base import Filter
-from podlog.filters._fields import Key, as_text, delete_path, get_path, parse_key, set_path
+from podlog.fields import Key, as_text, delete_path, get_path, parse_key, set_path
+from podlog.filters._base import Filter, Filtered
 
 __all__ = ["RecordTransformerFilter", "compile_template"]
 
@@ -78,15 +78,15 @@ class RecordTransformerFilter(Filter):
             raise options.error("remove_keys", str(exc)) from None
         self.renew = options.renew_record or bool(self.keep)
 
-    def filter(self, batch: Batch) -> Batch | None:
+    def filter(self, batch: Batch) -> Filtered:
         if not len(batch):
-            return batch
+            return Filtered(batch, 0)
         bound = [(key, template.bind(batch.tag)) for key, template in self.fields]
         records = batch.records
         out = [self._one(record, bound) for record in records]
         if self.renew:
             batch.replace(out, batch.offsets)
-        return batch
+        return Filtered(batch, len(out))
 
     def _one(self, record: dict[str, Any], bound: list[tuple[Key, Bound]]) -> dict[str, Any]:
         values = [(key, fn(record)) for key, fn in bound]  # templates read the record as it came in

@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
-from podlog.filters._base import Filter
-from podlog.filters._fields import FieldReader, as_text, compile_pattern, parse_key
+from podlog.fields import FieldReader, as_text, compile_pattern, parse_key
+from podlog.filters._base import Filter, Filtered
 
 __all__ = ["RewriteTagFilter"]
 
@@ -98,26 +98,23 @@ class RewriteTagFilter(Filter):
             raise options.error("remove_tag_regexp", str(exc)) from None
         self.reader = FieldReader(keys)
         self.hostname = socket.gethostname()
-        self.local = threading.local()  # per thread: re-entry guard and the count moved()
+        self.local = threading.local()  # per thread: the re-entry guard
         self.warned: set[str] = set()
 
-    def moved(self) -> int:
-        return getattr(self.local, "moved", 0)
-
-    def filter(self, batch: Batch) -> Batch | None:
-        self.local.moved = 0
-        if not len(batch):
-            return batch
+    def filter(self, batch: Batch) -> Filtered:
+        given = len(batch)
+        if not given:
+            return Filtered(batch, given)
         if getattr(self.local, "active", False):
             self._warn_loop(batch.tag)
-            return batch
+            return Filtered(batch, given)
         new_tags = self._new_tags(batch)
         by_tag: dict[str, list[int]] = {}
         for i, tag in enumerate(new_tags):
             if tag is not None and tag != batch.tag:
                 by_tag.setdefault(tag, []).append(i)
         if not by_tag:
-            return batch
+            return Filtered(batch, given)
         if self.emit is None:
             raise RuntimeError("rewrite_tag_filter needs the engine's emit")
         moved = [False] * len(batch)
@@ -133,8 +130,7 @@ class RewriteTagFilter(Filter):
                 self.emit(child)
         finally:
             self.local.active = False
-        self.local.moved = sum(map(len, children))  # set last: a nested call on this thread reset it
-        return batch
+        return Filtered(batch, given, moved=sum(map(len, children)))
 
     def _new_tags(self, batch: Batch) -> list[str | None]:
         columns = self.reader.read(batch)

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
-from podlog.filters._base import Filter
-from podlog.filters._fields import FieldReader, as_text, parse_key
+from podlog.fields import FieldReader, as_text, parse_key
+from podlog.filters._base import Filter, Filtered
 
 __all__ = ["SampleFilter"]
 
@@ -81,10 +81,10 @@ class SampleFilter(Filter):
         self.lock = threading.Lock()
         self.random = random.Random()
 
-    def filter(self, batch: Batch) -> Batch | None:
+    def filter(self, batch: Batch) -> Filtered:
         n = len(batch)
         if not n:
-            return batch
+            return Filtered(batch, n)
         columns = self.reader.read(batch) if self.reader is not None else []
         if self.hash_key is not None:
             mask = self._by_hash(columns[0])
@@ -99,7 +99,7 @@ class SampleFilter(Filter):
                     self._prune(minute)
         if not all(mask):
             batch.keep(mask)
-        return batch
+        return Filtered(batch, n)
 
     def _prune(self, minute: int) -> None:
         """Bound memory with a high-cardinality ``sample_unit``: forget groups idle since the last minute,

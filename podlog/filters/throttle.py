@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 
 from podlog.batch import Batch
 from podlog.config.options import Option, Options
-from podlog.filters._base import Filter
-from podlog.filters._fields import FieldReader, as_text, parse_key
+from podlog.fields import FieldReader, as_text, parse_key
+from podlog.filters._base import Filter, Filtered
 
 __all__ = ["ThrottleFilter"]
 
@@ -89,9 +89,10 @@ class ThrottleFilter(Filter):
         self.counter = metrics.throttled.labels if metrics is not None else None
         self.label_name = str(name)
 
-    def filter(self, batch: Batch) -> Batch | None:
-        if not len(batch):
-            return batch
+    def filter(self, batch: Batch) -> Filtered:
+        given = len(batch)
+        if not given:
+            return Filtered(batch, given)
         groups = self._group_names(batch)
         first = groups[0]
         if groups.count(first) == len(groups):  # the usual batch: one file, one container
@@ -114,7 +115,7 @@ class ThrottleFilter(Filter):
                 self._sweep(now)
         if mask is not None:
             batch.keep(mask)
-        return batch
+        return Filtered(batch, given)
 
     def _group_names(self, batch: Batch) -> list[str]:
         columns = self.reader.read(batch)

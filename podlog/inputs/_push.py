@@ -30,7 +30,7 @@ import orjson
 
 from podlog.batch import Ack, Batch
 from podlog.config.options import Option
-from podlog.inputs._base import Emit, Input
+from podlog.inputs._base import Emit, Input, Sampler
 
 __all__ = ["Handoff", "PushInput", "PushOptions", "document", "now_rfc3339", "rfc3339"]
 
@@ -363,7 +363,20 @@ class PushInput(Input):
                       "error, it will send again", self.options.ack_timeout)
             return False
 
+    def status(self) -> dict[str, Any]:
+        return {"connections": self.connections, "refused": dict(self.stats)}
+
     # --- dry runs (podlog check --input) ------------------------------------------------------
+
+    def sampler(self, tag: str | None, path: str) -> Sampler | None:
+        if tag is not None and not self.may_tag(tag):
+            return None
+        own = self.source_tag()
+        return _PushSampler(self, tag or own or "sample", own_tag=bool(own))
+
+    def source_tag(self) -> str:
+        """The tag this input's records start from; empty when its clients choose it."""
+        return ""
 
     def may_tag(self, tag: str) -> bool:
         """Whether records of this input can carry ``tag`` (clients choose it: any)."""
@@ -386,3 +399,14 @@ class PushInput(Input):
         if now - self._last_log.get(what, -1e9) >= 10.0:
             self._last_log[what] = now
             log.warning(f"%s input: {message} (%d so far)", self.name, *args, self.stats[what])
+
+
+class _PushSampler(Sampler):
+    """Each sample line as a client would send it (see ``PushInput.sample``)."""
+
+    def __init__(self, owner: PushInput, tag: str, own_tag: bool) -> None:
+        super().__init__(tag, own_tag)
+        self.owner = owner
+
+    def decode(self, line: bytes) -> tuple[str, list[bytes]]:
+        return self.owner.sample(line, self.tag)

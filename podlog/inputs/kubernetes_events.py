@@ -29,9 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from podlog.batch import Ack, Batch
 from podlog.config.options import Option
-from podlog.inputs._base import Emit, Input
+from podlog.inputs._base import Emit, Input, SampleError, Sampler
 from podlog.k8s.events import Seen, event_key, gap_record, normalise, record_id
 from podlog.k8s.options import ApiOptions, api_config
 
@@ -179,6 +181,12 @@ class KubernetesEventsInput(Input):
         term = self._term.client.requests if self._term is not None else 0
         lease = self._lease_client.requests if self._lease_client is not None else 0
         return self.requests_done + term + lease
+
+    def sampler(self, tag: str | None, path: str) -> Sampler | None:
+        """Dry runs: each sample line an Event object (or a watch event) as the API server sends it."""
+        if tag is not None and tag != self.options.tag:
+            return None
+        return _EventSampler(self.options.tag)
 
     # --- election and terms --------------------------------------------------------------------
 
@@ -460,3 +468,23 @@ class _Term:
 
 def _rfc3339(wall: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
+
+
+class _EventSampler(Sampler):
+    about = "Events read by"
+    _NOT_AN_EVENT = ("not a Kubernetes Event: give one JSON object a line, an Event (core/v1 or events.k8s.io/v1) "
+                     "or a watch event, e.g. from kubectl get events -o json | jq -c '.items[]'")
+
+    def decode(self, line: bytes) -> tuple[str, list[bytes]]:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("object"), dict) and "type" in obj:  # a watch event
+            if obj["type"] not in ("ADDED", "MODIFIED"):
+                return self.tag, []  # deletions and bookmarks make no record
+            obj = obj["object"]
+        if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict) or not (
+                "involvedObject" in obj or "regarding" in obj):
+            raise SampleError(self._NOT_AN_EVENT)
+        return self.tag, [orjson.dumps(normalise(obj))]

@@ -86,6 +86,9 @@ class SyslogInput(PushInput):
             out[tag] = (docs, size + len(doc) + 1)
         return out
 
+    def source_tag(self) -> str:
+        return str(self.options.tag)
+
     def may_tag(self, tag: str) -> bool:
         return tag.startswith(f"{self.options.tag}.")
 

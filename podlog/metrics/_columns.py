@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from podlog.batch import Batch
-from podlog.filters._fields import FieldReader, Key
+from podlog.fields import FieldReader, Key
 
 __all__ = ["BatchReader", "Columns"]
 

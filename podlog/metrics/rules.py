@@ -24,7 +24,7 @@ from typing import Any
 
 from podlog.batch import Batch
 from podlog.config.options import parse_duration
-from podlog.filters._fields import Key, as_text, compile_pattern, parse_key
+from podlog.fields import Key, as_text, compile_pattern, parse_key
 from podlog.metrics._columns import BatchReader, Columns
 from podlog.metrics.series import COUNTER, GAUGE, HISTOGRAM, KINDS, SeriesTable, TableSpec
 from podlog.router import TagPattern

@@ -28,3 +28,9 @@ class Output(Plugin):
 
     def write(self, chunk: Chunk) -> Result:
         raise NotImplementedError
+
+    # --- optional abilities: neutral defaults, so callers never probe for them -----------------
+
+    def stats(self) -> dict[str, int]:
+        """Per-item counts of this output's own for /status (e.g. Elasticsearch's item errors)."""
+        return {}

@@ -9,8 +9,8 @@ import orjson
 
 from podlog.batch import Batch
 from podlog.config.loader import load_config_text
-from podlog.engine import build_plugin
 from podlog.filters._base import Filter
+from podlog.pipeline import build_plugin
 
 YAML_HEAD = "sources:\n  - {type: tail, path: [/x.log], tag: app}\noutputs:\n  - {type: stdout}\nfilters:\n"
 FLUENT_HEAD = "<source>\n  @type tail\n  path /x.log\n  tag app\n</source>\n"
@@ -42,7 +42,7 @@ def batch_of(records: list[dict[str, Any]], tag: str = "app", as_docs: bool = Tr
 
 def run(flt: Filter, records: list[dict[str, Any]], tag: str = "app", as_docs: bool = True) -> list[dict[str, Any]]:
     """What is left of ``records`` after the filter (decoded)."""
-    out = flt.filter(batch_of(records, tag, as_docs))
+    out = flt.filter(batch_of(records, tag, as_docs)).batch
     return [] if out is None else [orjson.loads(d) for d in out.docs]
 
 

@@ -54,7 +54,7 @@ def test_and_or_groups() -> None:
 def test_missing_field_reads_as_empty_and_docs_stay_serialised() -> None:
     flt = yaml_filter("  - type: grep\n    regexp: [{key: level, pattern: '^$'}]\n")
     batch = batch_of(RECORDS)
-    out = flt.filter(batch)
+    out = flt.filter(batch).batch
     assert out is not None and out.has_docs()  # nothing was decoded into dicts
     assert len(out) == 4 and out.offsets == [0, 1, 2, 3]
 

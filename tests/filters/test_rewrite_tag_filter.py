@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from podlog.batch import Ack, Batch
-from podlog.config.errors import ConfigError
+from podlog.buffer.options import BufferOptions
+from podlog.config.errors import ConfigError, Located
 from podlog.config.loader import load_config_text
 from podlog.config.model import PluginSpec
-from podlog.engine import Engine
 from podlog.outputs._base import Output
+from podlog.pipeline import build
 from podlog.telemetry.ledger import Ledger
 from tests.filters.helpers import FLUENT_HEAD, batch_of, fluent_filter, yaml_filter
 
@@ -33,9 +34,10 @@ def test_rules_in_order_with_placeholders_and_acks_held() -> None:
     done: list[Ack] = []
     batch = batch_of(RECORDS, tag="app.web")
     batch.ack = Ack(done.append)
-    rest = flt.filter(batch)
+    result = flt.filter(batch)
+    rest = result.batch
     assert rest is not None and [r["message"] for r in rest.records] == []  # every record was rewritten...
-    assert flt.moved() == 4
+    assert (result.kept, result.dropped, result.moved) == (0, 0, 4)
     assert {b.tag: [r["message"] for r in b.records] for b in emitted} == {
         "alert.error.app.web": ["a"], "system.app.web": ["b", "d"], "alert.warn.app.web": ["c"]}
     assert emitted[1].offsets == [1, 3]
@@ -51,8 +53,10 @@ def test_docs_stay_serialised_and_unmatched_records_go_on_in_a_filter() -> None:
     emitted: list[Batch] = []
     flt = yaml_filter("  - type: rewrite_tag_filter\n    rule: [{key: level, pattern: error, tag: errors}]\n",
                       emit=emitted.append)
-    rest = flt.filter(batch_of(RECORDS))
-    assert rest is not None and rest.has_docs() and len(rest) == 3 and flt.moved() == 1
+    result = flt.filter(batch_of(RECORDS))
+    rest = result.batch
+    assert rest is not None and rest.has_docs() and len(rest) == 3
+    assert (result.kept, result.dropped, result.moved) == (3, 0, 1)
     assert emitted[0].has_docs() and emitted[0].tag == "errors"
 
 
@@ -62,7 +66,7 @@ def test_same_tag_is_not_rewritten_and_capitalize() -> None:
                       "    remove_tag_prefix: kube\n"
                       "    rule:\n      - {key: message, pattern: '^(a|b)$', tag: '$1.$${tag}'}\n"
                       "      - {key: message, pattern: c, tag: 'kube.$${tag}'}\n", emit=emitted.append)
-    rest = flt.filter(batch_of(RECORDS, tag="kube.app"))
+    rest = flt.filter(batch_of(RECORDS, tag="kube.app")).batch
     assert [b.tag for b in emitted] == ["A.app", "B.app"]
     assert rest is not None and len(rest) == 2  # c: its new tag is its tag, so it is not re-emitted
 
@@ -81,7 +85,7 @@ class Recorder:
         self.got: dict[str, list[Batch]] = {}
         self.drops: list[tuple[int, str | None]] = []
 
-    def target(self, spec: PluginSpec, name: str, output: Output) -> Any:
+    def target(self, spec: PluginSpec, name: str, output: Output, buffer: BufferOptions, where: Located) -> Any:
         got = self.got.setdefault(name, [])
 
         class Target:
@@ -95,12 +99,22 @@ class Recorder:
         self.drops.append((n, by))
 
 
-def engine(text: str) -> tuple[Engine, Recorder]:
+class Built:
+    """A pipeline built for a dry run, and a ledger for its sources' acks."""
+
+    def __init__(self, text: str, dry: Recorder) -> None:
+        self.pipeline = build(load_config_text(text, "fluent.conf"), dry)
+        self.metrics = self.pipeline.metrics
+        self.emit_tagged = self.pipeline.emit_tagged
+        self.ledger = Ledger()
+
+
+def engine(text: str) -> tuple[Built, Recorder]:
     dry = Recorder()
-    return Engine(load_config_text(text, "fluent.conf"), dry), dry
+    return Built(text, dry), dry
 
 
-def source_batch(eng: Engine, tag: str = "app") -> tuple[Batch, list[Ack]]:
+def source_batch(eng: Built, tag: str = "app") -> tuple[Batch, list[Ack]]:
     done: list[Ack] = []
     batch = batch_of(RECORDS, tag=tag)
     batch.ack = Ack(done.append, "src", eng.ledger)

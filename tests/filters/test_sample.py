@@ -42,8 +42,10 @@ def test_hash_key_is_deterministic_across_instances_and_roughly_the_fraction() -
 def test_probability_and_dropped_docs_stay_serialised() -> None:
     flt = yaml_filter("  - type: sample\n    probability: 0.5\n    sample_unit: all\n")
     batch = batch_of(numbered(4000))
-    out = flt.filter(batch)
+    result = flt.filter(batch)
+    out = result.batch
     assert out is not None and out.has_docs() and 1700 < len(out) < 2300
+    assert result.kept == len(out) and result.dropped == 4000 - len(out) and not result.moved
 
 
 def test_config_errors() -> None:

@@ -20,12 +20,13 @@ from podlog.batch import Ack, Batch
 from podlog.codecs.container import LineCodec, detect_format, now_rfc3339
 from podlog.codecs.multiline import build_multiline
 from podlog.config.options import Option
-from podlog.inputs._base import Emit, Input
+from podlog.inputs._base import Emit, Input, Sampler
 from podlog.inputs.tail.checkpoint import Checkpoints, Cursor, Entry
 from podlog.inputs.tail.fds import Waiting, fd_budget, raise_fd_limit
 from podlog.inputs.tail.follow import FINGERPRINT_BYTES, Followed, fingerprint, first_line_id
 from podlog.inputs.tail.identity import PositionPurger, copy_of, next_window, rewritten, same_file
 from podlog.inputs.tail.left import left_behind, renamed_away
+from podlog.inputs.tail.sample import sampler_for
 from podlog.inputs.tail.scan import matches, scan, watch_dirs
 from podlog.inputs.tail.tailed import TailedFile
 from podlog.inputs.tail.watch import Watcher
@@ -285,6 +286,10 @@ class TailInput(Input):
         tf.left_at = now
         self.draining.append(tf)
         log.info("%s left %s before it was read to its end: reading it from offset %d", path, origin, f.pos)
+
+    def sampler(self, tag: str | None, path: str) -> Sampler | None:
+        """Dry runs: sample lines through the codec a file at ``path`` would get (see tail/sample.py)."""
+        return sampler_for(self.options, self.codec_for, self.tag_for, tag, path)
 
     def tag_for(self, path: str) -> str:
         """The tag of a file's records: ``*`` in the tag becomes the path with ``/`` as dots."""

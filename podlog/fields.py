@@ -1,4 +1,4 @@
-"""Field access shared by the filters: key syntax, reading a few fields of a whole batch, patterns.
+"""Field access shared by the filters and the metrics rules: keys, a few fields of a whole batch, patterns.
 
 Most filters look at one or two fields (a namespace, a level, a trace id) of
 documents that arrive serialised. Decoding every document into a dict only to
