@@ -254,7 +254,7 @@ def test_kill9_during_flushes_with_file_buffer(tmp_path: Path, sink: HttpSink, c
 
 
 def test_slow_sink_bounded_memory(tmp_path: Path, sink: HttpSink, cleanup: list[Agent]) -> None:
-    sink.delay = 1.0
+    sink.delay = 0.25  # 1 MB/s per flush thread at most: far slower than the tail reads, so the buffer fills
     limit = 512 * 1024
     agent = Agent(tmp_path, sink, {"type": "memory", "total_limit_size": limit, "chunk_limit_size": 256 * 1024,
                                    "flush_thread_count": 2})
@@ -269,7 +269,7 @@ def test_slow_sink_bounded_memory(tmp_path: Path, sink: HttpSink, cleanup: list[
         time.sleep(0.1)
     rss = agent.peak_rss_kib()
     assert sink.unique() == writer.expected()
-    assert peak <= limit
+    assert limit // 2 < peak <= limit  # the sink was the bottleneck: the buffer filled, and no further
     assert rss < 200 * 1024, f"peak RSS {rss} KiB"
     assert agent.term() == 0
     print(f"\nslow sink: {writer.n} lines ({writer.n * 120 // 1024} KiB), {sink.requests} requests, "
