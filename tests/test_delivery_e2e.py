@@ -180,14 +180,16 @@ def test_sink_outage_pauses_inputs_and_loses_nothing(tmp_path: Path, sink: HttpS
     wait_for(lambda: sink.total >= 100, 10)
     sink.down()
     writer.run(per_tick=20)
-    peak, paused = 0, False
-    outage_end = time.monotonic() + 6
-    while time.monotonic() < outage_end:
-        outputs = agent.status().get("outputs", [{}])
+    peak, paused, lag = 0, False, 0
+    outage_end = time.monotonic() + 30
+    # the outage lasts until the buffer is full, the inputs paused, and the files hold twice the buffer's worth
+    while time.monotonic() < outage_end and not (paused and lag > 2 * limit):
+        status = agent.status()
+        outputs = status.get("outputs", [{}])
         peak = max(peak, outputs[0].get("buffer_bytes", 0))
         paused |= bool(outputs[0].get("blocked"))
+        lag = sum(status.get("inputs", [{}])[0].get("lag", {}).values())
         time.sleep(0.1)
-    lag = sum(agent.status()["inputs"][0]["lag"].values())
     sink.up()
     writer.stop()
     wait_for(lambda: sink.unique() >= writer.expected(), 60)
