@@ -324,7 +324,10 @@ def test_positions_of_rotated_away_files_are_forgotten(tmp_path: Path, agent_fac
     log = tmp_path / "app.log"
     log.write_bytes(b"line 0\n")
     out = tmp_path / "out.ndjson"
-    agent = agent_factory(config(tmp_path, str(log), extra="    refresh_interval: 0.5s")).start()
+    # kept 2 x refresh_interval + rotate_wait after a rescan misses it: short here (test_tail_timing.py has the timing)
+    text = config(tmp_path, str(log), extra="    refresh_interval: 0.2s")
+    text = text.replace("rotate_wait: 1s", "rotate_wait: 0.3s")
+    agent = agent_factory(text).start()
     assert wait_for(lambda: 0 in numbers(read_ndjson(out)))
     for i in range(1, 4):  # rotate away (no longer matched) three times
         os.rename(log, tmp_path / f"app.{i}.old")

@@ -181,3 +181,27 @@ def test_a_path_recreated_after_its_file_left_is_followed_without_waiting_for_th
             h.advance(1)  # and the look after finds its successor: not the rescan 60 s later
             assert h.messages() == ["line 0 old", "line 1 new"], inotify
         os.rename(tmp_path / "app.old", log)
+
+
+def test_the_position_of_a_file_rotated_away_is_kept_for_a_while_then_forgotten(tmp_path: Path) -> None:
+    """Kept 2 x refresh_interval + rotate_wait after a rescan first misses it (a rename the glob matches
+    again still resumes), then forgotten, so the pos_file does not grow with every rotation."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"line 0\n")
+    with tail_harness(source(log, "    refresh_interval: 10s\n    rotate_wait: 5s")) as h:
+        h.settle()
+        st = log.stat()
+        old_key = f"{st.st_dev}:{st.st_ino}"
+        os.rename(log, tmp_path / "app.1.old")
+        log.write_bytes(b"line 1\n")
+        h.settle()
+        assert h.messages() == ["line 0", "line 1"]
+        present = []
+        for second in range(1, 61):
+            h.advance(1)
+            present.append((second, old_key in h.input.checkpoints.entries))
+        kept = [s for s, there in present if there]
+        # closed after rotate_wait (5 s), missed by a rescan then, kept 25 s more at least; rescans every 10 s
+        assert kept == list(range(1, len(kept) + 1)), present  # kept, then gone for good
+        assert 5 + 25 <= len(kept) < 5 + 10 + 25 + 10, present
+        assert len(h.input.checkpoints.entries) == 1
