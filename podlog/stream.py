@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 from podlog.inputs.tail.follow import Followed
 from podlog.inputs.tail.watch import Watcher
@@ -31,7 +32,7 @@ class _Stream:
         self.current: Followed | None = None
         self.old: list[tuple[Followed, float]] = []  # rotated away, finishing
         self.pending = b""
-        self.clock = time.monotonic  # rotate_wait's clock; tests drive it
+        self.clock: Callable[[], float] = time.monotonic  # rotate_wait's clock; tests drive it
 
     def open(self, first: bool) -> None:
         f = Followed.open(self.path)

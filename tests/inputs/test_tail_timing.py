@@ -205,3 +205,18 @@ def test_the_position_of_a_file_rotated_away_is_kept_for_a_while_then_forgotten(
         assert kept == list(range(1, len(kept) + 1)), present  # kept, then gone for good
         assert 5 + 25 <= len(kept) < 5 + 10 + 25 + 10, present
         assert len(h.input.checkpoints.entries) == 1
+
+
+def test_files_created_and_renamed_away_between_two_looks_are_read_once(tmp_path: Path) -> None:
+    """`echo >> app.log; mv app.log app.log.N` three times with no look in between: the names inotify
+    reported lead to every file, though no glob matches where they went."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"line start\n")
+    with tail_harness(source(log)) as h:
+        h.settle()
+        for gen in range(3):
+            with open(log, "ab") as f:
+                f.write(b"".join(b"line %d-%d\n" % (gen, j) for j in range(5)))
+            os.rename(log, tmp_path / f"app.log.{gen}")
+        h.settle()
+        assert sorted(h.messages()) == sorted(["line start", *(f"line {g}-{j}" for g in range(3) for j in range(5))])
