@@ -82,7 +82,7 @@ def test_flush_timeout_emits_the_last_event_while_the_file_is_idle(tmp_path: Pat
     log = tmp_path / "app.log"
     log.write_text(f"INFO first\n{PYTHON}\n")
     out = tmp_path / "out.ndjson"
-    extra = "    multiline: {type: python, flush_timeout: 1.5s}"
+    extra = "    multiline: {type: python, flush_timeout: 0.5s}"
     agent = agent_factory(config(tmp_path, log, extra)).start()
     # Held (with the checkpoint) until the file has been quiet long enough: asserted look by look on a test
     # clock in test_tail_timing.py; here the real agent emits it in the end, and commits past it.

@@ -254,7 +254,7 @@ def test_invalid_utf8_and_last_line_without_newline(tmp_path: Path, agent_factor
     log = tmp_path / "app.log"
     log.write_bytes(b"line 0 caf\xe9\nline 1 no newline yet")
     out = tmp_path / "out.ndjson"
-    extra = "    partial_line_timeout: 1s"
+    extra = "    partial_line_timeout: 0.3s"
     agent = agent_factory(config(tmp_path, str(log), extra=extra)).start()
     # the unfinished line is held until the timeout (asserted look by look in test_tail_timing.py), then sent
     assert wait_for(lambda: len(read_ndjson(out)) >= 2, timeout=10)
