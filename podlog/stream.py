@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 from podlog.inputs.tail.follow import Followed
 from podlog.inputs.tail.watch import Watcher
@@ -31,6 +32,7 @@ class _Stream:
         self.current: Followed | None = None
         self.old: list[tuple[Followed, float]] = []  # rotated away, finishing
         self.pending = b""
+        self.clock: Callable[[], float] = time.monotonic  # rotate_wait's clock; tests drive it
 
     def open(self, first: bool) -> None:
         f = Followed.open(self.path)
@@ -44,7 +46,7 @@ class _Stream:
         busy = False
         for f, _ in self.old:
             busy |= self._copy(f, out)
-        now = time.monotonic()
+        now = self.clock()
         for item in list(self.old):
             if now - item[1] >= rotate_wait and not self._copy(item[0], out):
                 item[0].close()

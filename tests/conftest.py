@@ -97,6 +97,22 @@ class Agent:
         assert self.proc is not None
         return self.proc.wait(timeout)
 
+    def status(self) -> dict:
+        """The agent's /status (its config sets agent: {http_listen: '127.0.0.1:0'}); {} while it does not answer."""
+        text = self.log.read_text() if self.log.exists() else ""
+        if "/status on " not in text:
+            return {}
+        port = int(text.rsplit("/status on ", 1)[1].split(":", 1)[1].split()[0])  # the latest agent's
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as resp:
+                return orjson.loads(resp.read())
+        except OSError:
+            return {}
+
+    def read_bytes(self) -> int:
+        """Bytes its first input has read so far (-1 while /status does not answer)."""
+        return int(self.status().get("inputs", [{}])[0].get("bytes", -1))
+
 
 @pytest.fixture
 def agent_factory(tmp_path: Path) -> Callable[[str], Agent]:

@@ -295,6 +295,7 @@ class Assembler:
     def __init__(self, settings: Multiline) -> None:
         self.settings = settings
         self._open: dict[bytes | None, _Event] = {}
+        self.clock: Callable[[], float] = time.monotonic  # the tail input sets its own (tests drive it)
 
     # --- offsets and time ---------------------------------------------------------------------
 
@@ -327,7 +328,7 @@ class Assembler:
         else:
             now = read_time or now_rfc3339()
             items = [(i, now, None, line, None) for i, line in enumerate(lines)]
-        self.build(codec, self.feed(items, starts, time.monotonic()), docs, offsets)
+        self.build(codec, self.feed(items, starts, self.clock()), docs, offsets)
 
     def expire(self, codec: LineCodec, now: float, docs: list[bytes], offsets: list[int]) -> None:
         """Emit events whose stream has been quiet for flush_timeout."""
@@ -352,7 +353,7 @@ class Assembler:
         items: list[Item] = [(n, ts, stream, b"".join(pieces), None)
                              for n, (stream, (_, pieces, ts)) in enumerate(pending)]
         starts = [first for _, (first, _, _) in pending]
-        out = self.feed(items, starts, time.monotonic(), marks={n: {"incomplete": True} for n in range(len(items))})
+        out = self.feed(items, starts, self.clock(), marks={n: {"incomplete": True} for n in range(len(items))})
         for stream in [s for s in self._open if streams is None or s in streams]:
             out.append(_record(self._open.pop(stream)))
         self.build(codec, sorted(out, key=itemgetter(0)), docs, offsets)

@@ -17,6 +17,7 @@ from podlog.buffer.file import FileBuffer, FileChunk
 from podlog.buffer.memory import BufferClosed, BufferOverflow, MemoryBuffer, SharedLimit
 from podlog.buffer.options import BufferOptions
 from podlog.config.errors import Located
+from tests.conftest import wait_for
 
 
 def opts(**kw: Any) -> BufferOptions:
@@ -118,8 +119,8 @@ def test_block_then_resume_when_room(tmp_path: Path) -> None:
         done.set()
 
     threading.Thread(target=producer, daemon=True).start()
-    time.sleep(0.3)
-    assert not done.is_set() and buf.blocked_since is not None
+    assert wait_for(lambda: buf.blocked_since is not None)  # the producer is in put(), waiting for room...
+    assert not done.is_set()  # ...which it does not return from while the buffer is full
     chunk = buf.take(timeout=1)
     assert chunk is not None
     buf.done(chunk)

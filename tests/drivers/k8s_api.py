@@ -445,6 +445,7 @@ class K8sApiDouble:
 def _make_handler(api: K8sApiDouble) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # TCP_NODELAY, as Go's net/http (the API server) sets it
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -28,6 +28,7 @@ class Collector:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers: no 40 ms delayed-ACK stall per request
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

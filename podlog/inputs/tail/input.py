@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from podlog.batch import Ack, Batch
@@ -103,6 +104,7 @@ class TailInput(Input):
         self._waiting = Waiting()  # matched files not followed now: out of descriptors, or unreadable
         self._budget = 1 << 20     # files this input may hold open (set from the fd limit at run)
         self._died = False
+        self.clock: Callable[[], float] = time.monotonic  # every timer's clock; tests/inputs/harness.py drives it
         self.read_bytes = 0
         self.read_records = 0
 
@@ -179,13 +181,13 @@ class TailInput(Input):
         self._rescan(startup=True)
         self._rescan_soon = bool(self._waiting.paths)  # files wait: they are retried every stat_interval
         self.checkpoints.save()  # at once: an agent restarted every few seconds must still move forward
-        next_scan = time.monotonic() + o.refresh_interval
+        next_scan = self.clock() + o.refresh_interval
         next_check = 0.0
-        next_save = time.monotonic() + o.checkpoint_interval
+        next_save = self.clock() + o.checkpoint_interval
         busy = True
         while not self._stop.is_set():
             activity = watcher.wait(0 if busy else min(o.stat_interval, o.checkpoint_interval))
-            now = time.monotonic()
+            now = self.clock()
             if activity.names:
                 self._follow_renamed(activity.names, now)
             if activity.rescan or now >= next_scan or (self._rescan_soon and now >= next_check):
@@ -229,7 +231,7 @@ class TailInput(Input):
         paths = scan(self.options.path, self.options.exclude_path)
         self._waiting.keep_only(set(paths))
         if self._waiting.count("fds"):
-            self._make_room(time.monotonic())
+            self._make_room(self.clock())
         for path in self._opening_order([p for p in paths if p not in self.active]):
             # A path whose old file is still draining may name a new file already (rename, then create):
             # _add tells them apart by identity.
@@ -239,7 +241,7 @@ class TailInput(Input):
             self._finish_left_behind()
             followed = {t.f.key for t in (*self.active.values(), *self.draining)}
         others = [p for p in paths if p not in self.active]  # the followed ones' identities are known: no stat
-        self._purger.purge(self.checkpoints, followed, others, time.monotonic())
+        self._purger.purge(self.checkpoints, followed, others, self.clock())
 
     def _follow_renamed(self, names: list[tuple[str, ...]], now: float) -> None:
         """Files renamed to names no glob matches before we read them (or before we looked at all):
@@ -257,7 +259,7 @@ class TailInput(Input):
         """At start: files that left their checkpointed path while we were down are read to their end."""
         followed = {t.f.key for t in (*self.active.values(), *self.draining)}
         for path, origin in left_behind(self.checkpoints.entries, followed):
-            self._adopt(path, origin, time.monotonic(), known_only=True)
+            self._adopt(path, origin, self.clock(), known_only=True)
 
     def _adopt(self, path: str, origin: str, now: float, known_only: bool) -> None:
         """Read a file that left ``origin`` (now at ``path``) from its position, or its head if it was
@@ -282,7 +284,7 @@ class TailInput(Input):
             return
         f.path = origin  # its tag and metadata are those of the path it was written under
         self.checkpoints.set(f.key, Entry(origin, f.pos, fp_len, fp))
-        tf = TailedFile(f, self.tag_for(origin), None, Cursor(self.checkpoints, f.key, f.pos))
+        tf = TailedFile(f, self.tag_for(origin), None, Cursor(self.checkpoints, f.key, f.pos), now)
         tf.left_at = now
         self.draining.append(tf)
         log.info("%s left %s before it was read to its end: reading it from offset %d", path, origin, f.pos)
@@ -361,7 +363,7 @@ class TailInput(Input):
         else:
             f.pos = 0
         self.checkpoints.set(f.key, Entry(path, f.pos, fp_len, fp))
-        tf = TailedFile(f, self.tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos))
+        tf = TailedFile(f, self.tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos), self.clock())
         self.active[path] = tf
         if self._watcher is not None:
             self._watcher.watch_file(tf.realpath)
@@ -486,7 +488,7 @@ class TailInput(Input):
                 tf.at_eof = True
                 return False
             tf.at_eof = False
-            tf.last_data = time.monotonic()
+            tf.last_data = self.clock()
             self.read_bytes += len(data)
             self._consume(tf, data)
         return True
@@ -519,6 +521,8 @@ class TailInput(Input):
             codec.multiline = self._multiline.assembler()
         if pod_rules is not None:
             codec.multiline = pod_rules.assembler()
+        if codec.multiline is not None:
+            codec.multiline.clock = self.clock
         return codec
 
     def _consume(self, tf: TailedFile, data: bytes) -> None:

@@ -15,7 +15,8 @@ __all__ = ["TailedFile"]
 class TailedFile:
     """A followed file with its line assembly, envelope codec and cursor."""
 
-    def __init__(self, f: Followed, tag: str, codec: LineCodec | None, cursor: Cursor) -> None:
+    def __init__(self, f: Followed, tag: str, codec: LineCodec | None, cursor: Cursor,
+                 now: float | None = None) -> None:
         self.f = f
         self.tag = tag
         self.codec = codec                # None until the first line tells the envelope
@@ -24,7 +25,7 @@ class TailedFile:
         self.parts: list[bytes] = []      # bytes after the last newline
         self.parts_len = 0
         self.start = f.pos                # offset of parts[0]
-        self.last_data = time.monotonic()
+        self.last_data = time.monotonic() if now is None else now  # now: the tail input's clock
         self.split_index = 0              # >0: the next line continues a line cut at max_line_size
         self.skipping = False             # truncate mode: dropping the rest of a cut line
         self.left_at: float | None = None  # when rotation/deletion was seen
