@@ -89,6 +89,8 @@ class KubernetesMetadataFilter(Filter):
         pod_annotations = Option("bool", True, doc="podlog extension: honour podlog.io/exclude, podlog.io/parser "
                                  "and podlog.io/multiline pod annotations.")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         try:

@@ -60,7 +60,7 @@ class RewriteTagFilter(Filter):
 
     name: ClassVar[str] = "rewrite_tag_filter"
 
-    class Options(Options):
+    class Options(Filter.Options):
         rule = Option("any", aliases=("rules",), doc="Rules tried in order: a list of {key, pattern, tag, "
                       "invert}; tag may use $1, ${tag}, __TAG__, ${tag_parts[N]}, __TAG_PARTS[N]__, ${hostname}.")
         capitalize_regex_backreference = Option("bool", False, doc="Capitalize $1..$9 in the new tag.")
@@ -70,6 +70,8 @@ class RewriteTagFilter(Filter):
                                    "see.")
         emit_mode = Option("str", "batch", choices=("batch", "record"), doc="Fluentd's emit mode.",
                            ignored="podlog always re-emits batches.")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

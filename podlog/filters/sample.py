@@ -47,7 +47,7 @@ class SampleFilter(Filter):
     name: ClassVar[str] = "sample"
     aliases: ClassVar[tuple[str, ...]] = ("sampling",)
 
-    class Options(Options):
+    class Options(Filter.Options):
         interval = Option("int", 0, doc="Keep 1 record of every interval (per group).", min=0)
         probability = Option("float", 0.0, doc="Instead of interval: keep each record with this probability "
                              "(0 to 1).", min=0, max=1)
@@ -57,6 +57,8 @@ class SampleFilter(Filter):
                                       "this many this minute.")
         hash_key = Option("str", "", doc="podlog extension: decide from a stable hash of this field, so copies "
                           "and other agents keep the same records (records without it are kept).")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

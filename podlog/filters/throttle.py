@@ -51,7 +51,7 @@ class ThrottleFilter(Filter):
 
     name: ClassVar[str] = "throttle"
 
-    class Options(Options):
+    class Options(Filter.Options):
         group_key = Option("list", ["kubernetes.container_name"], doc="Fields that make a group (dotted paths or "
                            "$.a.b; several: comma-separated).")
         group_bucket_period_s = Option("duration", 60.0, doc="Length of a rate-limiting period.", min=0.001)
@@ -61,6 +61,8 @@ class ThrottleFilter(Filter):
                                     "many records/s; default: group_bucket_limit / group_bucket_period_s; -1: "
                                     "release at every new period.")
         group_warning_delay_s = Option("duration", 10.0, doc="Least time between two warnings about one group.")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

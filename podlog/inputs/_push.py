@@ -24,13 +24,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from podlog.batch import Ack, Batch
 from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input
+
+if TYPE_CHECKING:
+    from podlog.config.fluentd_plugin import FluentdSection
+    from podlog.config.yaml_loader import LineDict
 
 __all__ = ["Handoff", "PushInput", "PushOptions", "document", "now_rfc3339", "rfc3339"]
 
@@ -161,6 +165,15 @@ class PushInput(Input):
 
     class Options(PushOptions):
         pass
+
+    options: Options
+
+    @classmethod
+    def fluentd(cls, options: LineDict, section: FluentdSection) -> None:
+        """``<transport>``, ``<security>``, a syslog ``<parse>``: see ``inputs._push_fluentd``."""
+        from podlog.inputs._push_fluentd import translate
+
+        translate(options, section, cls.name)
 
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)

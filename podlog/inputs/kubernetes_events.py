@@ -121,6 +121,8 @@ class KubernetesEventsInput(Input):
         identity = Option("str", "", doc="This candidate's name in the Lease. Default: $POD_NAME, else the "
                           "host name.")
 
+    options: Options
+
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)
         o = self.options

@@ -154,6 +154,8 @@ class GrokParser(Parser):
             "str", "timestamp", doc="Field holding the event time; it becomes @timestamp. Empty: no time."
         )
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         expressions = [e for e in [options.pattern, *options.patterns, *_sections(options)] if e.strip()]
