@@ -31,6 +31,7 @@ from podlog.config.loader import load_config
 from podlog.config.model import Config, PluginSpec
 from podlog.config.notices import collect
 from podlog.engine import Engine
+from podlog.inputs._push import PushInput
 from podlog.inputs.tail.input import TailInput
 from podlog.inputs.tail.scan import expand_time
 from podlog.outputs._base import Output
@@ -174,8 +175,9 @@ def choose_feed(engine: Engine, tag: str | None, path: str) -> Feed:
         inputs = following[:1] or inputs
     for plugin, label, name in inputs:
         source_tag = str(getattr(plugin.options, "tag", ""))
-        push = hasattr(plugin, "sample")  # a push input: its clients (or their messages) choose the tag
-        if tag is not None and not (plugin.may_tag(tag) if push else _tag_matches(source_tag, tag)):
+        push = isinstance(plugin, PushInput)  # its clients (or their messages) choose the tag
+        if tag is not None and not (plugin.may_tag(tag) if isinstance(plugin, PushInput)
+                                    else _tag_matches(source_tag, tag)):
             continue
         where = f"source {name} ({plugin.name}{f', @label {label}' if label else ''})"
         if isinstance(plugin, TailInput):

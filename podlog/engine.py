@@ -118,6 +118,7 @@ class _Pipeline:
         current: Batch | None = batch
         ack = batch.ack
         for flt, name in self.filters.every(batch.tag):
+            assert current is not None  # the loop returns once a filter keeps nothing
             before = len(current)
             current = flt.filter(current)
             left = len(current) if current is not None else 0
@@ -175,7 +176,7 @@ class Engine:
         inputs = [{"name": name, "type": plugin.name, "records": getattr(plugin, "read_records", 0),
                    "bytes": getattr(plugin, "read_bytes", 0), "lag": _lag(plugin),
                    "files_waiting": getattr(plugin, "files_waiting", dict)(),
-                   **({"connections": plugin.connections, "refused": dict(plugin.stats)}  # push inputs
+                   **({"connections": getattr(plugin, "connections", 0), "refused": dict(plugin.stats)}  # push
                       if hasattr(plugin, "stats") else {})}
                   for plugin, _, name in self.inputs]
         alive = time.monotonic() - self.last_tick < 5.0 and all(p.healthy() for p, _, _ in self.inputs)
@@ -240,7 +241,7 @@ class Engine:
         if self.dry is not None:
             return self.dry.target(spec, spec.id or name, output)
         try:
-            runner = OutputRunner(spec.id or name, output, options, self.metrics,  # type: ignore[arg-type]
+            runner = OutputRunner(spec.id or name, output, options, self.metrics,
                                   self.ledger, self.config.agent.data_dir, self.shared_limit)
         except (ValueError, OSError) as exc:
             raise ConfigError(where, str(exc)) from None

@@ -27,7 +27,7 @@ import errno
 import logging
 import os
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 
 import orjson
@@ -56,7 +56,7 @@ class FileChunk(Chunk):
         self.fd = -1
         self.file_size = 0
         self.records = 0
-        self.sources: Counter[str] = Counter()  # ledger shares by source name, for delivery accounting
+        self.sources: defaultdict[str, float] = defaultdict(float)  # ledger shares by source, for delivery
 
     def __len__(self) -> int:
         return self.records

@@ -61,7 +61,7 @@ class KubernetesMetadataFilter(Filter):
 
     name: ClassVar[str] = "kubernetes_metadata"
 
-    class Options(ApiOptions):
+    class Options(Filter.Options, ApiOptions):
         tag_to_kubernetes_name_regexp = Option(
             "str", _TAG_NAME, doc="Regex over the tag with groups pod_name, namespace, container_name, docker_id.")
         path_key = Option("str", "", doc="podlog extension: take the names from this field (a file path) "

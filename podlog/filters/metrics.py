@@ -110,7 +110,7 @@ class MetricsFilter(Filter):
 def _located(options: MetricsFilter.Options, exc: RuleError) -> ConfigError:
     """The error at the rule's own line (and key) when the config remembers it, else at ``rules``."""
     rule = options.rules[exc.index] if isinstance(options.rules, list) else None
-    if hasattr(rule, "located"):
+    if rule is not None and hasattr(rule, "located"):
         base = options._where.path if options._where is not None and options._where.path else ""
         where = rule.located(f"{base}.rules[{exc.index}]" if base else f"rules[{exc.index}]")
         return ConfigError(where.child(exc.key) if exc.key else where, str(exc).split(": ", 1)[-1])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from podlog.batch import Batch
@@ -97,11 +97,12 @@ class ThrottleFilter(Filter):
         groups = self._group_names(batch)
         first = groups[0]
         if groups.count(first) == len(groups):  # the usual batch: one file, one container
-            positions = {first: range(len(groups))}
+            positions: Mapping[str, Sequence[int]] = {first: range(len(groups))}
         else:
-            positions = {}
+            by_group: dict[str, list[int]] = {}
             for i, g in enumerate(groups):
-                positions.setdefault(g, []).append(i)  # type: ignore[union-attr]
+                by_group.setdefault(g, []).append(i)
+            positions = by_group
         mask: list[bool] | None = None
         with self.lock:
             now = self.clock()

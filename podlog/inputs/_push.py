@@ -95,6 +95,8 @@ def document(ts: str, record: dict[str, Any]) -> bytes:
 class PushOptions(Input.Options):
     """Listening, limits and TLS, the same for every push input."""
 
+    port: int  # declared by each push input with its own default (24224, 9880, 5140)
+
     bind = Option("str", "0.0.0.0", doc="Address to listen on.")
     max_connections = Option("int", 1024, doc="Connections held at once; further ones are closed at once "
                              "(counted, logged).")

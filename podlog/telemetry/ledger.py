@@ -16,8 +16,8 @@ in flight, or (at shutdown) refused and left to be read again.
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 
 from podlog.batch import Ack, Batch
 
@@ -46,20 +46,21 @@ class SourceAck(Ack):
 class Ledger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.read: Counter[str] = Counter()
-        self.delivered: Counter[str] = Counter()
-        self.dropped: Counter[tuple[str, str]] = Counter()
+        # Fractional counts (a copy's share of a record is 1/n): float-valued, so not Counters.
+        self.read: defaultdict[str, float] = defaultdict(float)
+        self.delivered: defaultdict[str, float] = defaultdict(float)
+        self.dropped: defaultdict[tuple[str, str], float] = defaultdict(float)
 
     def add_read(self, source: str, n: float) -> None:
         with self._lock:
             self.read[source] += n
 
-    def add_delivered(self, by_source: dict[str, float], fraction: float = 1.0) -> None:
+    def add_delivered(self, by_source: Mapping[str, float], fraction: float = 1.0) -> None:
         with self._lock:
             for source, n in by_source.items():
                 self.delivered[source] += n * fraction
 
-    def add_dropped(self, by_source: dict[str, float], reason: str, fraction: float = 1.0) -> None:
+    def add_dropped(self, by_source: Mapping[str, float], reason: str, fraction: float = 1.0) -> None:
         with self._lock:
             for source, n in by_source.items():
                 self.dropped[(source, reason)] += n * fraction
@@ -78,9 +79,9 @@ class Ledger:
             return out
 
 
-def shares(batches: Iterable[Batch]) -> Counter[str]:
+def shares(batches: Iterable[Batch]) -> defaultdict[str, float]:
     """Records of these batches by source, weighted by their fan-out share."""
-    out: Counter[str] = Counter()
+    out: defaultdict[str, float] = defaultdict(float)
     for batch in batches:
         ack = batch.ack
         if isinstance(ack, SourceAck):

@@ -58,7 +58,7 @@ class ElasticsearchOutput(Output):
     name = "elasticsearch"
     aliases = ("opensearch", "elasticsearch_data_stream", "es")
 
-    class Options(EsOptions):
+    class Options(Output.Options, EsOptions):
         pass
 
     options: Options
