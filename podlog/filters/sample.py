@@ -58,14 +58,18 @@ class SampleFilter(Filter):
         hash_key = Option("str", "", doc="podlog extension: decide from a stable hash of this field, so copies "
                           "and other agents keep the same records (records without it are kept).")
 
+        def validate(self, given: set[str]) -> None:
+            super().validate(given)
+            if (self.interval > 0) == (self.probability > 0):
+                raise self.error("interval", "set exactly one of interval (1 in N) or probability (0 to 1)")
+            if self.hash_key and self.minimum_rate_per_min:
+                raise self.error("minimum_rate_per_min", "cannot be combined with hash_key: a per-agent minimum "
+                                 "would make copies disagree")
+
     options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
-        if (options.interval > 0) == (options.probability > 0):
-            raise options.error("interval", "set exactly one of interval (1 in N) or probability (0 to 1)")
-        if options.interval < 0 or not 0 <= options.probability <= 1:
-            raise options.error("probability" if options.probability else "interval", "out of range")
         self.fraction = 1 / options.interval if options.interval else options.probability
         try:
             self.hash_key = parse_key(options.hash_key) if options.hash_key else None
@@ -73,9 +77,6 @@ class SampleFilter(Filter):
             self.unit_key = parse_key(unit) if unit not in ("tag", "all") else None
         except ValueError as exc:
             raise options.error("hash_key" if options.hash_key else "sample_unit", str(exc)) from None
-        if self.hash_key and options.minimum_rate_per_min:
-            raise options.error("minimum_rate_per_min", "cannot be combined with hash_key: a per-agent minimum "
-                                "would make copies disagree")
         keys = [k for k in (self.hash_key, self.unit_key) if k]
         self.reader = FieldReader(keys) if keys else None
         self.threshold = int(self.fraction * _RANGE)

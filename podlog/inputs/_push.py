@@ -115,6 +115,13 @@ class PushOptions(Input.Options):
     tls_client_auth = Option("bool", False, doc="Require a client certificate signed by tls_ca_path.",
                              aliases=("client_cert_auth",))
 
+    def validate(self, given: set[str]) -> None:
+        super().validate(given)
+        if self.tls and (not self.tls_cert_path or not self.tls_key_path):
+            raise self.error("tls", "TLS needs tls_cert_path and tls_key_path")
+        if self.tls and self.tls_client_auth and not self.tls_ca_path:
+            raise self.error("tls_client_auth", "client certificate checks need tls_ca_path")
+
 
 class Handoff:
     """Hands batches to ``emit`` on its own thread; counts the bytes waiting (backpressure)."""
@@ -270,8 +277,6 @@ class PushInput(Input):
         o = self.options
         if not o.tls:
             return None
-        if not o.tls_cert_path or not o.tls_key_path:
-            raise o.error("tls", "TLS needs tls_cert_path and tls_key_path")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
@@ -281,8 +286,6 @@ class PushInput(Input):
         except (OSError, ssl.SSLError) as exc:
             raise o.error("tls_cert_path", f"cannot load the TLS certificate or key: {exc}") from None
         if o.tls_client_auth:
-            if not o.tls_ca_path:
-                raise o.error("tls_client_auth", "client certificate checks need tls_ca_path")
             ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
