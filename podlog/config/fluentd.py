@@ -6,7 +6,12 @@ parameters pass through unchanged as LineDicts that remember each key's line:
 the plugin's ``Options`` then rejects what it does not know, at the right
 fluent.conf line. This module renames plugin types, turns nested sections
 into nested dicts, and translates the few legacy (v0.12) forms still common
-in Kubernetes examples. Syntax itself is ``fluentd_syntax``.
+in Kubernetes examples, the same for every plugin. What is particular to one
+plugin (in_tail's container format, the push inputs' ``<transport>``,
+``@type prometheus``'s ``<metric>`` sections...) is that plugin's own
+``fluentd`` hook, in its module, which this module calls with the section
+(plugins found through ``config.registry``). Syntax itself is
+``fluentd_syntax``.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ import msgspec
 import orjson
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.filters._base import Filter
 from podlog.k8s.options import ApiOptions
 from podlog.k8s.paths import metadata_from_path

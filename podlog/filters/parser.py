@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import orjson
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.filters._base import Filter
 from podlog.filters._fields import delete_path, get_path, parse_key
 from podlog.parsers import build_parser

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.filters._base import Filter
 from podlog.filters._fields import Key, as_text, delete_path, get_path, parse_key, set_path
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from podlog.batch import Ack, Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.filters._base import Filter
 from podlog.filters._fields import FieldReader, as_text, compile_pattern, parse_key
 from podlog.telemetry.ledger import SourceAck
