@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from podlog import __version__
 
@@ -78,7 +78,7 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _load(path: str):  # type: ignore[no-untyped-def]
+def _load(path: str) -> Any:
     from podlog.config.errors import ConfigError
     from podlog.config.loader import load_config
     from podlog.engine import Engine

@@ -143,7 +143,7 @@ class FieldReader:
             for part in key:
                 node = node.setdefault(part, _Trie())
             node.leaf = True
-        self._decoder = msgspec.json.Decoder(_struct(trie, "Fields"))
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_struct(trie, "Fields"))
         self._walk = [_attr_path(trie, key) for key in self.keys]
 
     def read(self, batch: Batch) -> list[list[Any]]:

@@ -2,21 +2,29 @@
 
 A plugin is one module with one class: ``kind`` and ``name`` class attributes
 and a nested ``Options`` declaration. Built-ins are found by module name
-(``podlog.outputs.file`` for output ``file``), so nothing is imported that a
-config does not use: the sidecar stays small.
+(``podlog.outputs.file`` for output ``file``, see ``config.registry``), so
+nothing is imported that a config does not use: the sidecar stays small.
+
+Typing: each plugin annotates ``options: Options`` in its class body, naming
+its own nested class, so mypy knows ``self.options.path`` is a ``str``. That
+one line is the smallest design that keeps the nested declaration where a
+reader looks for it: a generic ``Plugin[OptionsT]`` would need the Options
+class defined before (outside) the plugin class to name it in the bases.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from podlog.config.options import Options
+from podlog.config import registry
+from podlog.config.options import Options as BaseOptions
+from podlog.config.registry import KINDS
+
+if TYPE_CHECKING:
+    from podlog.config.fluentd_plugin import FluentdSection
+    from podlog.config.yaml_loader import LineDict
 
 __all__ = ["KINDS", "Plugin", "available", "lookup"]
-
-KINDS = {"input": "podlog.inputs", "parser": "podlog.parsers", "filter": "podlog.filters", "output": "podlog.outputs"}
 
 
 class Plugin:
@@ -26,12 +34,19 @@ class Plugin:
     name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
 
-    class Options(Options):
+    class Options(BaseOptions):
         pass
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         self.options = options
         self.context = context
+
+    @classmethod
+    def fluentd(cls, options: LineDict, section: FluentdSection) -> None:
+        """Translate this plugin's fluent.conf form into its options, in place (``config.fluentd`` calls it
+        after the generic mapping); most plugins keep Fluentd's names and need nothing here."""
 
     def start(self) -> None:
         """Open connections, threads or files. Called once before data flows."""
@@ -40,39 +55,11 @@ class Plugin:
         """Release what ``start`` took."""
 
 
-def _modules(kind: str) -> list[str]:
-    package = importlib.import_module(KINDS[kind])
-    return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
-
-
-def _plugin_in(module_name: str, kind: str) -> type[Plugin] | None:
-    module = importlib.import_module(module_name)
-    for value in vars(module).values():
-        is_plugin = isinstance(value, type) and issubclass(value, Plugin) and value.kind == kind and value.name
-        if is_plugin and value.__module__.startswith(module.__name__):
-            return value
-    return None
-
-
 def lookup(kind: str, name: str) -> type[Plugin]:
     """The plugin class for ``kind``/``name``; KeyError lists what exists."""
-    base = KINDS[kind]
-    module_name = name.replace("-", "_")
-    if module_name in _modules(kind):
-        found = _plugin_in(f"{base}.{module_name}", kind)
-        if found is not None and (found.name == name or name in found.aliases or module_name == found.name):
-            return found
-    for cls in available(kind).values():
-        if name == cls.name or name in cls.aliases:
-            return cls
-    raise KeyError(f"no {kind} plugin named {name!r}; available: {', '.join(sorted(available(kind)))}")
+    return cast("type[Plugin]", registry.lookup(kind, name))
 
 
 def available(kind: str) -> dict[str, type[Plugin]]:
     """Every built-in plugin of a kind (imports them all: for docs and errors only)."""
-    out: dict[str, type[Plugin]] = {}
-    for module_name in _modules(kind):
-        cls = _plugin_in(f"{KINDS[kind]}.{module_name}", kind)
-        if cls is not None:
-            out[cls.name] = cls
-    return out
+    return cast("dict[str, type[Plugin]]", registry.available(kind))

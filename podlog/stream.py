@@ -44,8 +44,8 @@ class _Stream:
     def pump(self, out: object, rotate_wait: float) -> bool:
         """Copy what is new; returns True if more may be waiting."""
         busy = False
-        for f, _ in self.old:
-            busy |= self._copy(f, out)
+        for rotated, _ in self.old:
+            busy |= self._copy(rotated, out)
         now = self.clock()
         for item in list(self.old):
             if now - item[1] >= rotate_wait and not self._copy(item[0], out):

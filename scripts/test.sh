@@ -34,5 +34,6 @@ fi
 # The web UI (npm ci from the lockfile, then the build into podlog/web/static/).
 bash scripts/build-ui.sh
 .venv/bin/ruff check podlog tests bench
+.venv/bin/python -m mypy  # podlog/ (files and settings in pyproject.toml)
 .venv/bin/podlog docs --check --out docs/reference
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --timeout 600 "$@"

@@ -62,13 +62,6 @@ LAYERS: list[tuple[str, ...]] = [
 # Known violations that other branches of issue 8 remove: the lead empties this after merging them.
 # Each entry is one edge (importer, imported); nothing else may be added here.
 ALLOWED: dict[tuple[str, str], str] = {
-    # fixed by branch i8-options (config/ layering: the options helper)
-    ("podlog.config.docs", "podlog.buffer.options"): "i8-options",
-    ("podlog.config.docs", "podlog.codecs.multiline"): "i8-options",
-    ("podlog.config.docs", "podlog.plugin"): "i8-options",
-    ("podlog.config.fluentd", "podlog.plugin"): "i8-options",
-    ("podlog.config.fluentd_compat", "podlog.buffer.options"): "i8-options",
-    ("podlog.config.fluentd_compat", "podlog.plugin"): "i8-options",
     # fixed by branch i8-codec (the multiline <-> container cycle: function-level one way, type-only the
     # other; the private parsers._util)
     ("podlog.codecs.multiline", "podlog.codecs.container"): "i8-codec",

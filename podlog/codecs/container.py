@@ -114,7 +114,8 @@ class LineCodec:
         self._documents: DocumentsFn | None = (
             owner.documents if keys and self._clash[0].isdisjoint(keys) else None  # type: ignore[union-attr]
         )
-        self._heads = {None: self._frag, **{s: b'"stream":"%b",' % s + self._frag for s in _STREAMS}}
+        self._heads: dict[bytes | None, bytes] = {
+            None: self._frag, **{s: b'"stream":"%b",' % s + self._frag for s in _STREAMS}}
         # stream -> (start offset of the first fragment, fragments, time)
         self._partials: dict[bytes, tuple[int, list[bytes], bytes]] = {}
         # A joined line may grow without end (a process that never writes a newline): past max_joined

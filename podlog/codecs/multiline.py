@@ -354,8 +354,8 @@ class Assembler:
                              for n, (stream, (_, pieces, ts)) in enumerate(pending)]
         starts = [first for _, (first, _, _) in pending]
         out = self.feed(items, starts, self.clock(), marks={n: {"incomplete": True} for n in range(len(items))})
-        for stream in [s for s in self._open if streams is None or s in streams]:
-            out.append(_record(self._open.pop(stream)))
+        for open_stream in [s for s in self._open if streams is None or s in streams]:
+            out.append(_record(self._open.pop(open_stream)))
         self.build(codec, sorted(out, key=itemgetter(0)), docs, offsets)
 
     # --- the state machine ----------------------------------------------------------------------

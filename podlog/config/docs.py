@@ -1,14 +1,16 @@
-"""``podlog docs``: the plugin reference, written from the Options declarations (the only source)."""
+"""``podlog docs``: the plugin reference, written from the Options declarations (the only source).
+
+What it documents comes through the registry (plugins by kind, the shared buffer and multiline option
+sets), so this module imports no plugin, buffer or codec code itself.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from podlog.buffer.options import BufferOptions
-from podlog.codecs.multiline import MultilineOptions
 from podlog.config.loader import AgentOptions
 from podlog.config.options import Options
-from podlog.plugin import KINDS, available
+from podlog.config.registry import KINDS, available, shared_options
 
 __all__ = ["render_reference", "write_reference"]
 
@@ -40,9 +42,9 @@ def render_reference() -> dict[str, str]:
         pages[f"{kind}s.md"] = "\n".join(lines)
     pages["agent.md"] = "\n".join(["# Agent settings (`agent:`)", "", *_table(AgentOptions), "",
                                    "# Buffer settings (`buffer:` of an output, `<buffer>` in fluent.conf)", "",
-                                   *_table(BufferOptions), "",
+                                   *_table(shared_options("buffer")), "",
                                    "# Multiline settings (`multiline:` of a tail source, see docs/multiline.md)", "",
-                                   *_table(MultilineOptions), ""])
+                                   *_table(shared_options("multiline")), ""])
     return pages
 
 

@@ -6,19 +6,25 @@ parameters pass through unchanged as LineDicts that remember each key's line:
 the plugin's ``Options`` then rejects what it does not know, at the right
 fluent.conf line. This module renames plugin types, turns nested sections
 into nested dicts, and translates the few legacy (v0.12) forms still common
-in Kubernetes examples. Syntax itself is ``fluentd_syntax``.
+in Kubernetes examples, the same for every plugin. What is particular to one
+plugin (in_tail's container format, the push inputs' ``<transport>``,
+``@type prometheus``'s ``<metric>`` sections...) is that plugin's own
+``fluentd`` hook, in its module, which this module calls with the section
+(plugins found through ``config.registry``). Syntax itself is
+``fluentd_syntax``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from podlog.config.errors import ConfigError, Located, Unevaluated
-from podlog.config.fluentd_compat import CRI_NO_EFFECT, TAIL_NO_EFFECT, legacy_buffer, no_effect, refuse_unevaluated
+from podlog.config.fluentd_compat import legacy_buffer, refuse_unevaluated
+from podlog.config.fluentd_plugin import FluentdSection, put
 from podlog.config.fluentd_syntax import Element, Param, parse_fluentd
 from podlog.config.model import AgentSettings, Config, PluginSpec, Section
+from podlog.config.registry import PluginClass, lookup
 from podlog.config.yaml_loader import LineDict
 
 __all__ = ["FILTER_TYPES", "INPUT_TYPES", "OUTPUT_TYPES", "PARSER_TYPES", "load_fluentd_text", "supported_type"]
@@ -154,20 +160,13 @@ def _plugin(el: Element, kind: str, path: str, match: str | None) -> PluginSpec:
     elif kind == "output" and isinstance(options.get("format"), str):
         _legacy_output_format(options)
     parser = options.get("parser")
-    if isinstance(parser, LineDict) and parser.get("type") == "multiline":
-        _multiline(options, parser, ptype)
-    if ptype == "tail":
-        _tail(options, el)
-    if kind == "input" and ptype in _PUSH:
-        _push(options, ptype)
-    if ptype == "stdout":
-        _stdout(options, el)
-    if ptype == "file" and "format" in options:
-        _file_format(options)
-    if _text(type_param) == "prometheus" and ptype == "metrics":
-        _prometheus(options)
-    if _text(type_param) == "elasticsearch_data_stream" and "data_stream_name" not in options:
-        raise _err(el, path, f"{el.tag}: @type elasticsearch_data_stream needs data_stream_name")
+    if isinstance(parser, LineDict) and parser.get("type") == "multiline" and ptype != "tail":
+        raise ConfigError(parser.located("parse").child("type"), "multiline joins lines, so it works only in a "
+                                                                 "tail <source>; here parse the joined message "
+                                                                 "with @type regexp")
+    cls = _class(kind, ptype)
+    if cls is not None:  # the plugin's own Fluentd form (renames, sections to options, a variant @type)
+        cls.fluentd(options, FluentdSection(_text(type_param), el.tag, el.file, el.line, path))
     if kind == "output":
         legacy_buffer(spec, options, ptype)
     if ptype == "copy" and not spec.stores:
@@ -193,30 +192,25 @@ def supported_type(kind: str, fluentd_type: str) -> bool:
 
 def _exists(kind: str, name: str) -> bool:
     """Whether podlog has the plugin a Fluentd type maps to (copy and rewrite_tag_filter are engine-level)."""
-    from podlog.plugin import lookup
+    return (kind == "output" and name == "copy") or _class(kind, name) is not None
 
+
+def _class(kind: str, name: str) -> PluginClass | None:
+    """The plugin a (podlog) type names; None for copy (the engine's) and unknown names."""
     if kind == "output" and name == "copy":
-        return True
+        return None
     try:
-        lookup("filter" if name == "rewrite_tag_filter" else kind, name)
+        return lookup("filter" if name == "rewrite_tag_filter" else kind, name)
     except KeyError:
-        return False
-    return True
+        return None
 
 
 def _params(el: Element, skip: set[str] | tuple[str, ...] = ()) -> LineDict:
     out = LineDict(el.file, el.line)
     for key, param in el.params.items():
         if key not in skip:
-            _put(out, key, param.value, param.line)
+            put(out, key, param.value, param.line)
     return out
-
-
-def _put(out: LineDict, key: str, value: Any, line: int) -> None:
-    if key in out:
-        raise ConfigError(Located(out.file, line, key), f"set twice (first at line {out.key_lines[key]})")
-    out[key] = value
-    out.key_lines[key] = line
 
 
 def _child(spec: PluginSpec, options: LineDict, el: Element, child: Element, path: str) -> None:
@@ -230,8 +224,8 @@ def _child(spec: PluginSpec, options: LineDict, el: Element, child: Element, pat
         spec.buffer_where = spec.buffer.located(f"{path}.buffer")
     elif child.name == "transport" and spec.kind == "input":  # <transport tls>: the argument matters
         transport = _section(child, allow_arg=True)
-        _put(transport, "protocol", child.arg or "tcp", child.line)
-        _put(options, "transport", transport, child.line)
+        put(transport, "protocol", child.arg or "tcp", child.line)
+        put(options, "transport", transport, child.line)
     elif child.name == "store":
         if spec.type != "copy":
             raise _err(child, path, f"<store> is only valid in @type copy, not in {el.tag}")
@@ -253,7 +247,7 @@ def _store(el: Element, parent: PluginSpec, path: str) -> PluginSpec:
 def _buffer(el: Element) -> LineDict:
     buffer = _section(el, allow_arg=True)
     if el.arg:  # <buffer tag,time>: chunk keys
-        _put(buffer, "chunk_keys", [k.strip() for k in el.arg.split(",") if k.strip()], el.line)
+        put(buffer, "chunk_keys", [k.strip() for k in el.arg.split(",") if k.strip()], el.line)
     return buffer
 
 
@@ -272,10 +266,10 @@ def _section(el: Element, allow_arg: bool = False) -> LineDict:
         value = param.value
         if name == "type" and el.name in ("parse", "pattern") and isinstance(value, str):
             if len(value) > 1 and value[0] == value[-1] == "/":  # Fluentd: @type /regex/ is a regexp parser
-                _put(out, "expression", value, param.line)
+                put(out, "expression", value, param.line)
                 value = "regex"
             value = PARSER_TYPES.get(value, value)
-        _put(out, name, value, param.line)
+        put(out, name, value, param.line)
     for child in el.elements:
         _section_into(out, child)
     return out
@@ -287,13 +281,13 @@ def _section_into(out: LineDict, child: Element) -> None:
     value = _section(child)
     if child.name in _MULTI:
         if key not in out:
-            _put(out, key, [], child.line)
+            put(out, key, [], child.line)
         existing = out[key]
         if not isinstance(existing, list):
             raise ConfigError(Located(child.file, child.line, key), f"both a {key} parameter and <{child.name}>")
         existing.append(value)
     else:
-        _put(out, key, value, child.line)
+        put(out, key, value, child.line)
 
 
 # -- legacy forms and tail defaults
@@ -316,211 +310,22 @@ def _legacy_format(options: LineDict) -> None:
     del options["format"], options.key_lines["format"]
     parser = LineDict(options.file, line)
     if fmt.startswith("/"):
-        _put(parser, "type", "regex", line)
-        _put(parser, "expression", fmt, line)  # kept as written, slashes included, like <parse> expression
+        put(parser, "type", "regex", line)
+        put(parser, "expression", fmt, line)  # kept as written, slashes included, like <parse> expression
     else:
-        _put(parser, "type", PARSER_TYPES.get(fmt, fmt), line)
+        put(parser, "type", PARSER_TYPES.get(fmt, fmt), line)
     for key in (*_LEGACY_PARSE, *multiline):
         if key in options:
-            _put(parser, key, options.pop(key), options.key_lines.pop(key))
-    _put(options, "parser", parser, line)
-
-
-def _multiline(options: LineDict, parser: LineDict, ptype: str) -> None:
-    """Fluentd's multiline parser: ``format_firstline`` begins an event (podlog's multiline ``start``) and
-    format1..N, concatenated, parse the joined event as one regex in multiline mode, as Fluentd does."""
-    where = parser.located("parse")
-    if ptype != "tail":
-        raise ConfigError(where.child("type"), "multiline joins lines, so it works only in a tail <source>; "
-                                               "here parse the joined message with @type regexp")
-    first = parser.get("format_firstline")
-    if not isinstance(first, str) or not first:
-        raise ConfigError(where.child("format_firstline"), "required with multiline: the regex of an event's "
-                                                           "first line, e.g. format_firstline /^\\d{4}-/")
-    numbered = sorted((int(m.group(1)), k) for k in parser if (m := _FORMAT_N.fullmatch(k)))
-    if not numbered:
-        raise ConfigError(where.child("format1"), "required with multiline: format1 (and format2.. if needed), "
-                                                  "the regex parts that parse the joined event")
-    line = options.key_lines.pop("parser")
-    del options["parser"]
-    events = LineDict(parser.file, parser.line)
-    _put(events, "type", "regex", parser.key_lines.get("type", parser.line))
-    _put(events, "start", first, parser.key_lines["format_firstline"])
-    interval = options.pop("multiline_flush_interval", None)
-    if interval is not None:
-        _put(events, "flush_timeout", interval, options.key_lines.pop("multiline_flush_interval"))
-    regex = LineDict(parser.file, parser.line)
-    _put(regex, "type", "regex", parser.key_lines.get("type", parser.line))
-    parts = [str(parser[k]) for _, k in numbered]
-    _put(regex, "expression", "".join(p[1:-1] if len(p) > 1 and p[0] == p[-1] == "/" else p for p in parts),
-         parser.key_lines[numbered[0][1]])
-    _put(regex, "multiline", True, parser.key_lines[numbered[0][1]])
-    for key, value in parser.items():
-        if key not in ("type", "format_firstline") and not _FORMAT_N.fullmatch(key):
-            _put(regex, key, value, parser.key_lines.get(key, parser.line))  # time_format, types, ...
-    _put(options, "parser", regex, line)
-    _put(options, "multiline", events, line)
+            put(parser, key, options.pop(key), options.key_lines.pop(key))
+    put(options, "parser", parser, line)
 
 
 def _legacy_output_format(options: LineDict) -> None:
     """``format json`` in a match -> the same ``{"type": "json"}`` a ``<format>`` section gives."""
     line = options.key_lines["format"]
     formatter = LineDict(options.file, line)
-    _put(formatter, "type", options.pop("format"), line)
+    put(formatter, "type", options.pop("format"), line)
     options["format"] = formatter
-
-
-def _stdout(options: LineDict, el: Element) -> None:
-    """Fluentd's stdout prints ``<time> <tag>: <record>`` unless told ``format json``: a fluent.conf gets
-    that look (podlog's ``fluentd`` format), not podlog's bare JSON lines, so the tag stays visible."""
-    fmt = options.get("format")
-    if fmt is None:
-        _put(options, "format", "fluentd", el.line)
-        return
-    kind = fmt.get("type", "stdout") if isinstance(fmt, Mapping) else fmt
-    if kind not in ("json", "stdout") or (isinstance(fmt, Mapping) and set(fmt) - {"type"}):
-        raise ConfigError(Located(options.file, options.key_lines["format"], "format"),
-                          "stdout prints with @type stdout (time tag: record) or json (record only)")
-    options["format"] = "json" if kind == "json" else "fluentd"
-
-
-def _file_format(options: LineDict) -> None:
-    """podlog's file output writes JSON lines: ``format json`` (or ``<format> @type json``) says just that."""
-    fmt = options.get("format")
-    kind = fmt.get("type") if isinstance(fmt, Mapping) else fmt
-    if kind != "json" or (isinstance(fmt, Mapping) and set(fmt) - {"type"}):
-        raise ConfigError(Located(options.file, options.key_lines["format"], "format"),
-                          f"the file output writes JSON lines only (format json); {kind!r} is not supported")
-    del options["format"]
-
-
-def _tail(options: LineDict, el: Element) -> None:
-    """Fluentd reads lines as they are and lets the parser decide: container_format none, except for cri."""
-    no_effect(options, TAIL_NO_EFFECT, "input", "tail", "source")
-    if "container_format" in options:
-        return
-    parser = options.get("parser")
-    if not (isinstance(parser, LineDict) and parser.get("type") == "cri"):
-        _put(options, "container_format", "none", el.line)
-        return
-    line = options.key_lines.pop("parser")
-    del options["parser"]
-    inner = parser.pop("parser", None)  # <parse> @type cri <parse> @type json </parse> </parse>
-    if str(parser.get("merge_cri_fields", "")).strip().lower() in ("true", "yes", ""):
-        parser.pop("merge_cri_fields", None)  # what podlog does anyway
-    no_effect(parser, CRI_NO_EFFECT, "parser", "", "parse")
-    for key in parser:
-        if key != "type":
-            raise ConfigError(parser.located("parse").child(key),
-                              "not supported with @type cri: podlog reads the CRI envelope itself "
-                              "(container_format cri); parse the message with a nested <parse>")
-    _put(options, "container_format", "cri", line)
-    if inner is not None:
-        _put(options, "parser", inner, inner.line)
-
-
-# -- push inputs (forward, http, syslog)
-
-_PUSH = ("forward", "http", "syslog")
-
-
-def _push(options: LineDict, ptype: str) -> None:
-    """``<transport>``, ``<security>`` and a syslog ``<parse>`` become the input's flat options.
-
-    Keys move with their lines, so the input's Options reject what podlog does not support where it is
-    written (``<user>`` auth, ``<client>`` lists, TLS knobs beyond certificates and client checks).
-    """
-    transport = options.get("transport")
-    if isinstance(transport, LineDict):
-        _pop(options, "transport")
-        protocol = _pop(transport, "protocol")
-        where = transport.located("transport")
-        if protocol not in ("tcp", "udp", "tls"):
-            raise ConfigError(where, f"<transport {protocol}>: expected tcp, udp or tls")
-        if ptype == "syslog":
-            _put(options, "transport", protocol, transport.line)
-        elif protocol == "udp":
-            raise ConfigError(where, f"the {ptype} input listens on TCP: <transport tcp> or <transport tls>")
-        if protocol == "tls":
-            _put(options, "tls", True, transport.line)
-        _merge(options, transport)
-    security = options.get("security")
-    if isinstance(security, LineDict):
-        _pop(options, "security")
-        _merge(options, security)
-    parser = options.get("parser")
-    if ptype == "syslog" and isinstance(parser, LineDict):
-        _pop(options, "parser")
-        if parser.get("type", "syslog") != "syslog":
-            raise ConfigError(parser.located("parse").child("type"), "the syslog input parses syslog itself; "
-                              "only <parse> @type syslog with message_format is supported")
-        parser.pop("type", None)
-        if str(parser.pop("with_priority", "true")).lower() != "true":
-            raise ConfigError(parser.located("parse"), "with_priority false is not supported: messages carry <PRI>")
-        _merge(options, parser)
-
-
-def _pop(out: LineDict, key: str) -> Any:
-    out.key_lines.pop(key, None)
-    return out.pop(key)
-
-
-def _merge(options: LineDict, section: LineDict) -> None:
-    for key, value in section.items():
-        _put(options, key, value, section.key_lines.get(key, section.line))
-
-
-# -- fluent-plugin-prometheus
-
-
-def _prometheus(options: LineDict) -> None:
-    """``<metric>`` sections (name, type, desc, key, buckets, ``<labels>``) become the metrics filter's rules.
-
-    Label values follow the plugin: ``$.a.b``/``$[..]`` read the record, ``${tag}`` and ``${hostname}`` are the
-    tag and host, anything else is a constant. The plugin-wide ``<labels>`` apply to every metric.
-    """
-    metrics = options.pop("metric", None)
-    line = options.key_lines.pop("metric", options.line)
-    common = options.pop("labels", None)
-    options.key_lines.pop("labels", None)
-    if not isinstance(metrics, list):
-        raise ConfigError(options.located("filter"), "@type prometheus needs at least one <metric> section")
-    if "max_series_per_metric" in options:
-        line_max = options.key_lines.pop("max_series_per_metric")
-        _put(options, "max_series", options.pop("max_series_per_metric"), line_max)
-    rules = []
-    for metric in metrics:
-        where = metric.located("metric")
-        rule = LineDict(metric.file, metric.line)
-        renames = {"name": "name", "type": "type", "desc": "help", "key": "value", "buckets": "buckets",
-                   "max_series_per_metric": "max_series"}
-        for key, value in metric.items():
-            if key == "labels":
-                continue
-            if key not in renames:
-                raise ConfigError(where.child(key), f"not supported in <metric>; supported: {', '.join(renames)}, "
-                                                    "<labels>")
-            _put(rule, renames[key], value, metric.key_lines.get(key, metric.line))
-        if rule.get("type") == "summary":
-            raise ConfigError(where.child("type"), "summary is not supported; a histogram with buckets gives "
-                                                   "quantiles in Prometheus (histogram_quantile)")
-        labels, consts = LineDict(metric.file, metric.line), LineDict(metric.file, metric.line)
-        for section in (common, metric.get("labels")):
-            for label, value in (section or {}).items():
-                text = str(value)
-                if text.startswith(("$.", "$[")) or text in ("${tag}", "${hostname}"):
-                    labels[label] = text
-                elif text.startswith("${"):
-                    raise ConfigError(section.located("labels").child(label),
-                                      f"{text} is not supported; use ${{tag}}, ${{hostname}}, $.field or a constant")
-                else:
-                    consts[label] = text
-        if labels:
-            _put(rule, "labels", labels, metric.line)
-        if consts:
-            _put(rule, "const_labels", consts, metric.line)
-        rules.append(rule)
-    _put(options, "rules", rules, line)
 
 
 # -- <system>

@@ -17,9 +17,10 @@ from typing import Any
 from podlog.config.errors import ConfigError, Located, Unevaluated
 from podlog.config.model import PluginSpec
 from podlog.config.notices import notice
+from podlog.config.registry import lookup, shared_options
 from podlog.config.yaml_loader import LineDict
 
-__all__ = ["CRI_NO_EFFECT", "TAIL_NO_EFFECT", "legacy_buffer", "no_effect", "refuse_unevaluated"]
+__all__ = ["legacy_buffer", "no_effect", "refuse_unevaluated"]
 
 V012_BUFFER = {
     "buffer_type": "type", "buffer_path": "path", "num_threads": "flush_thread_count",
@@ -28,23 +29,8 @@ V012_BUFFER = {
     "buffer_queue_limit": "queue_limit_length", "buffer_queue_full_action": "overflow_action",
     "flush_at_shutdown": "flush_at_shutdown",
 }
-# in_tail parameters podlog takes without acting on them (unless the tail input comes to declare them).
-TAIL_NO_EFFECT = {
-    "multiline_flush_interval": "only a multiline parser uses it, and this source has none",
-    "emit_unmatched_lines": "podlog always keeps lines its parser does not match (raw, with a parse error field)",
-    "limit_recently_modified": "podlog follows every matching file, however old",
-}
-# Parameters of Fluentd's cri parser that podlog's own CRI reader makes unnecessary.
-CRI_NO_EFFECT = {
-    "time_format": "podlog reads the CRI time (RFC 3339) itself",
-    "merge_cri_fields": "stream is always a field of the record (true, the default, is what podlog does)",
-}
-
-
 def _declared(kind: str, name: str) -> dict[str, Any]:
     """A plugin's options by every name they answer to ({} for engine-level types and unknown ones)."""
-    from podlog.plugin import lookup
-
     if not name or name == "copy":
         return {}
     try:
@@ -60,9 +46,9 @@ def legacy_buffer(spec: PluginSpec, options: LineDict, ptype: str) -> None:
     legacy = [k for k in options if k in V012_BUFFER and k not in declared]
     if not legacy:
         return
-    if spec.buffer is None:
-        spec.buffer = LineDict(options.file, spec.where.line)
     buffer = spec.buffer
+    if not isinstance(buffer, LineDict):  # fluent.conf sections are LineDicts; None: no <buffer> section yet
+        buffer = spec.buffer = LineDict(options.file, spec.where.line)
     for key in legacy:
         line = options.key_lines.pop(key)
         value = options.pop(key)
@@ -92,9 +78,8 @@ def refuse_unevaluated(spec: PluginSpec) -> None:
     unless it sets an option without effect: its ``Options`` then reports it as such."""
     _refuse(spec.options, _declared(spec.kind, spec.type))
     if spec.buffer is not None:
-        from podlog.buffer.options import BufferOptions
-
-        _refuse(spec.buffer, {a: o for o in BufferOptions.declared().values() for a in (o.name, *o.aliases)})
+        buffer = shared_options("buffer")
+        _refuse(spec.buffer, {a: o for o in buffer.declared().values() for a in (o.name, *o.aliases)})
 
 
 def _refuse(values: Mapping[str, Any], declared: Mapping[str, Any]) -> None:

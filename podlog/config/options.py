@@ -12,11 +12,13 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypedDict, TypeVar, overload
 
 from podlog.config.errors import ConfigError, Located, Unevaluated
 from podlog.config.notices import notice
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
 
 __all__ = ["Option", "Options", "parse_duration", "parse_size"]
 
@@ -128,28 +130,93 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "size": parse_size, "duration": parse_duration, "list": _as_list,
     "dict": _as_dict, "any": _as_any,
 }
-_REQUIRED = object()
+_REQUIRED: Any = object()
+T = TypeVar("T")
 
 
-@dataclass
-class Option:
+class _Extra(TypedDict, total=False):
+    """The keywords every ``Option`` takes besides its type and default."""
+
+    doc: str
+    choices: tuple[str, ...]
+    aliases: tuple[str, ...]
+    name: str
+    ignored: str
+    min: float | None
+    max: float | None
+
+
+class Option(Generic[T]):
     """One declared option: type name, default, doc, allowed values and range.
 
     ``ignored``: accepted for compatibility (a Fluentd name) but without effect;
     the string says why, and ``podlog check`` warns where the config sets it.
     ``min``/``max``: the inclusive range of an int, float, size or duration
     option, checked at load and shown in the reference.
+
+    Typed for mypy without changing a declaration: the overloads of
+    ``__init__`` map the type name (``"str"``, ``"size"``...) to the Python
+    type of the converted value, so ``path = Option("str", "")`` is an
+    ``Option[str]``. The class is a non-data descriptor: on the ``Options``
+    class it is the declaration, on an instance the converted value (stored in
+    the instance's ``__dict__`` by ``from_mapping``, which Python reads before
+    a non-data descriptor: no cost per read). So ``options.path`` is a ``str``
+    to mypy and at run time, and no second, parallel declaration (a dataclass
+    field per option) can drift from this one.
     """
 
-    type: str
-    default: Any = _REQUIRED
-    doc: str = ""
-    choices: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
-    name: str = ""
-    ignored: str = ""
-    min: float | None = None
-    max: float | None = None
+    __slots__ = ("aliases", "choices", "default", "doc", "ignored", "max", "min", "name", "type")
+
+    @overload
+    def __init__(self: Option[str], type: Literal["str"], default: str = ..., **extra: Unpack[_Extra]) -> None: ...
+    @overload
+    def __init__(self: Option[int], type: Literal["int", "size"], default: int = ...,
+                 **extra: Unpack[_Extra]) -> None: ...
+    @overload
+    def __init__(self: Option[float], type: Literal["float", "duration"], default: float = ...,
+                 **extra: Unpack[_Extra]) -> None: ...
+    @overload
+    def __init__(self: Option[bool], type: Literal["bool"], default: bool = ..., **extra: Unpack[_Extra]) -> None: ...
+    @overload
+    def __init__(self: Option[list[str]], type: Literal["list"], default: list[str] = ...,
+                 **extra: Unpack[_Extra]) -> None: ...
+    @overload
+    def __init__(self: Option[dict[str, Any]], type: Literal["dict"], default: dict[str, Any] = ...,
+                 **extra: Unpack[_Extra]) -> None: ...
+    @overload
+    def __init__(self: Option[Any], type: Literal["any"], default: Any = ..., **extra: Unpack[_Extra]) -> None: ...
+
+    def __init__(self, type: str, default: Any = _REQUIRED, doc: str = "", choices: tuple[str, ...] = (),
+                 aliases: tuple[str, ...] = (), name: str = "", ignored: str = "", min: float | None = None,
+                 max: float | None = None) -> None:
+        if type not in _CONVERTERS:
+            raise TypeError(f"unknown option type {type!r}; valid: {', '.join(_CONVERTERS)}")
+        self.type = type
+        self.default = default
+        self.doc = doc
+        self.choices = choices
+        self.aliases = aliases
+        self.name = name
+        self.ignored = ignored
+        self.min = min
+        self.max = max
+
+    def __repr__(self) -> str:
+        return f"Option({self.type!r}, {self.default!r}, name={self.name!r})"
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Option[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any]) -> T: ...
+
+    def __get__(self, instance: object | None, owner: type[Any]) -> Option[T] | T:
+        if instance is None:
+            return self
+        # Reached only when the attribute differs from the option's name (``and_`` for ``and``).
+        try:
+            return vars(instance)[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
 
     @property
     def required(self) -> bool:
@@ -194,11 +261,11 @@ class Options:
     An instance holds converted values as attributes.
     """
 
-    _declared: ClassVar[dict[str, Option]] = {}
+    _declared: ClassVar[dict[str, Option[Any]]] = {}
     _where: Located | None = None
 
     def __init_subclass__(cls) -> None:
-        declared: dict[str, Option] = {}
+        declared: dict[str, Option[Any]] = {}
         for base in reversed(cls.__mro__[1:]):
             declared.update(getattr(base, "_declared", {}))
         for key, value in vars(cls).items():
@@ -208,17 +275,17 @@ class Options:
         cls._declared = declared
 
     @classmethod
-    def declared(cls) -> dict[str, Option]:
+    def declared(cls) -> dict[str, Option[Any]]:
         return dict(cls._declared)
 
     @classmethod
     def from_mapping(
         cls, values: Mapping[str, Any], where: Located, prefix: str, ignore: tuple[str, ...] = ()
-    ) -> Options:
+    ) -> Self:
         """Convert and validate ``values``; errors point at file:line and key."""
         self = cls.__new__(cls)
         self._where = where
-        lookup: dict[str, Option] = {}
+        lookup: dict[str, Option[Any]] = {}
         for opt in cls._declared.values():
             lookup[opt.name] = opt
             for alias in opt.aliases:
@@ -227,24 +294,24 @@ class Options:
         for key, raw in values.items():
             if key in ignore:
                 continue
-            opt = lookup.get(key)
-            if opt is None:
+            found = lookup.get(key)
+            if found is None:
                 hint = difflib.get_close_matches(key, list(lookup), n=1)
                 extra = f" (did you mean {hint[0]!r}?)" if hint else ""
                 raise ConfigError(where.child(key), f"unknown option{extra}; valid: {', '.join(sorted(cls._declared))}")
             if isinstance(raw, Unevaluated):
-                if not opt.ignored:
+                if not found.ignored:
                     raise raw.error
                 notice(where.child(key), "its embedded Ruby is outside what podlog evaluates, and the option has "
-                                         f"no effect anyway: {opt.ignored}")
+                                         f"no effect anyway: {found.ignored}")
                 continue
             try:
-                setattr(self, opt.name, opt.convert(raw))
+                setattr(self, found.name, found.convert(raw))
             except ValueError as exc:
                 raise ConfigError(where.child(key), str(exc)) from None
-            seen.add(opt.name)
-            if opt.ignored:
-                notice(where.child(key), f"accepted for compatibility, has no effect: {opt.ignored}")
+            seen.add(found.name)
+            if found.ignored:
+                notice(where.child(key), f"accepted for compatibility, has no effect: {found.ignored}")
         for opt in cls._declared.values():
             if opt.name in seen:
                 continue
@@ -259,7 +326,7 @@ class Options:
         """Rules between options (``given``: the names the config set); raise ``self.error(key, why)``."""
 
     @classmethod
-    def defaults(cls) -> Options:
+    def defaults(cls) -> Self:
         """Options with every default (tests and programmatic use)."""
         return cls.from_mapping({}, Located("<defaults>", 0, ""), "")
 

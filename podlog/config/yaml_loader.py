@@ -66,7 +66,7 @@ def _construct(node: yaml.Node, file: str) -> Any:
     value = _scalar(node)
     if isinstance(value, str) and "$" in value:
         substituted = substitute_env(value, file, line)
-        plain = node.style is None and substituted != value
+        plain = isinstance(node, yaml.ScalarNode) and node.style is None and substituted != value
         value = _retype(substituted) if plain else substituted
     return value
 

@@ -31,13 +31,15 @@ class GrepFilter(Filter):
 
     name: ClassVar[str] = "grep"
 
-    class Options(Options):
+    class Options(Filter.Options):
         regexp = Option("any", [], doc=f"Keep a record only if every rule matches: {_RULE_DOC}")
         exclude = Option("any", [], doc=f"Drop a record if any rule matches: {_RULE_DOC}")
         and_ = Option("any", [], name="and", doc="Groups (<and> sections) of regexp/exclude rules: keep a record "
                       "if all its regexp rules match; drop it if all its exclude rules match.")
         or_ = Option("any", [], name="or", doc="Groups (<or> sections) of regexp/exclude rules: keep a record "
                      "if any of its regexp rules matches; drop it if any of its exclude rules matches.")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

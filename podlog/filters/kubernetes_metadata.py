@@ -35,7 +35,7 @@ import msgspec
 import orjson
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.filters._base import Filter, Filtered
 from podlog.k8s.options import ApiOptions
 from podlog.k8s.paths import metadata_from_path
@@ -61,7 +61,7 @@ class KubernetesMetadataFilter(Filter):
 
     name: ClassVar[str] = "kubernetes_metadata"
 
-    class Options(ApiOptions):
+    class Options(Filter.Options, ApiOptions):
         tag_to_kubernetes_name_regexp = Option(
             "str", _TAG_NAME, doc="Regex over the tag with groups pod_name, namespace, container_name, docker_id.")
         path_key = Option("str", "", doc="podlog extension: take the names from this field (a file path) "
@@ -88,6 +88,8 @@ class KubernetesMetadataFilter(Filter):
         de_dot_separator = Option("str", "_", doc="What dots become with de_dot.")
         pod_annotations = Option("bool", True, doc="podlog extension: honour podlog.io/exclude, podlog.io/parser "
                                  "and podlog.io/multiline pod annotations.")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

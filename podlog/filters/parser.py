@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import orjson
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.fields import delete_path, get_path, parse_key
 from podlog.filters._base import Filter, Filtered
 from podlog.parsers import build_parser
@@ -33,7 +33,7 @@ class ParserFilter(Filter):
 
     name: ClassVar[str] = "parser"
 
-    class Options(Options):
+    class Options(Filter.Options):
         key_name = Option("str", doc="The field to parse: a name, a dotted path or $.a.b.")
         parser = Option("any", aliases=("parse",), doc="The parser: a name (json) or a mapping with type: and its "
                         "options (Fluentd: a <parse> section or format).")
@@ -47,6 +47,8 @@ class ParserFilter(Filter):
                                               "parse_error (false: keep it unmarked). It is never dropped.")
         replace_invalid_sequence = Option("bool", False, doc="Fluentd's switch for invalid UTF-8.",
                                           ignored="invalid UTF-8 is always replaced.")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.fields import Key, as_text, delete_path, get_path, parse_key, set_path
 from podlog.filters._base import Filter, Filtered
 
@@ -47,7 +47,7 @@ class RecordTransformerFilter(Filter):
 
     name: ClassVar[str] = "record_transformer"
 
-    class Options(Options):
+    class Options(Filter.Options):
         record = Option("dict", {}, doc='Fields to set: name -> value; string values are templates like '
                         '${record["kubernetes"]["namespace_name"]}, ${tag_parts[1]} or ${hostname}.')
         remove_keys = Option("list", [], doc="Fields to remove (after adding); dotted paths or $.a.b.")
@@ -61,6 +61,8 @@ class RecordTransformerFilter(Filter):
         enable_ruby = Option("bool", False, doc="Fluentd's switch for Ruby in ${...}.",
                              ignored="podlog runs no Ruby; the placeholders listed above work "
                              "either way, anything else is a config error.")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.fields import FieldReader, as_text, compile_pattern, parse_key
 from podlog.filters._base import Filter, Filtered
 
@@ -59,7 +59,7 @@ class RewriteTagFilter(Filter):
 
     name: ClassVar[str] = "rewrite_tag_filter"
 
-    class Options(Options):
+    class Options(Filter.Options):
         rule = Option("any", aliases=("rules",), doc="Rules tried in order: a list of {key, pattern, tag, "
                       "invert}; tag may use $1, ${tag}, __TAG__, ${tag_parts[N]}, __TAG_PARTS[N]__, ${hostname}.")
         capitalize_regex_backreference = Option("bool", False, doc="Capitalize $1..$9 in the new tag.")
@@ -69,6 +69,8 @@ class RewriteTagFilter(Filter):
                                    "see.")
         emit_mode = Option("str", "batch", choices=("batch", "record"), doc="Fluentd's emit mode.",
                            ignored="podlog always re-emits batches.")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.fields import FieldReader, as_text, parse_key
 from podlog.filters._base import Filter, Filtered
 
@@ -47,7 +47,7 @@ class SampleFilter(Filter):
     name: ClassVar[str] = "sample"
     aliases: ClassVar[tuple[str, ...]] = ("sampling",)
 
-    class Options(Options):
+    class Options(Filter.Options):
         interval = Option("int", 0, doc="Keep 1 record of every interval (per group).", min=0)
         probability = Option("float", 0.0, doc="Instead of interval: keep each record with this probability "
                              "(0 to 1).", min=0, max=1)
@@ -58,12 +58,18 @@ class SampleFilter(Filter):
         hash_key = Option("str", "", doc="podlog extension: decide from a stable hash of this field, so copies "
                           "and other agents keep the same records (records without it are kept).")
 
+        def validate(self, given: set[str]) -> None:
+            super().validate(given)
+            if (self.interval > 0) == (self.probability > 0):
+                raise self.error("interval", "set exactly one of interval (1 in N) or probability (0 to 1)")
+            if self.hash_key and self.minimum_rate_per_min:
+                raise self.error("minimum_rate_per_min", "cannot be combined with hash_key: a per-agent minimum "
+                                 "would make copies disagree")
+
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
-        if (options.interval > 0) == (options.probability > 0):
-            raise options.error("interval", "set exactly one of interval (1 in N) or probability (0 to 1)")
-        if options.interval < 0 or not 0 <= options.probability <= 1:
-            raise options.error("probability" if options.probability else "interval", "out of range")
         self.fraction = 1 / options.interval if options.interval else options.probability
         try:
             self.hash_key = parse_key(options.hash_key) if options.hash_key else None
@@ -71,9 +77,6 @@ class SampleFilter(Filter):
             self.unit_key = parse_key(unit) if unit not in ("tag", "all") else None
         except ValueError as exc:
             raise options.error("hash_key" if options.hash_key else "sample_unit", str(exc)) from None
-        if self.hash_key and options.minimum_rate_per_min:
-            raise options.error("minimum_rate_per_min", "cannot be combined with hash_key: a per-agent minimum "
-                                "would make copies disagree")
         keys = [k for k in (self.hash_key, self.unit_key) if k]
         self.reader = FieldReader(keys) if keys else None
         self.threshold = int(self.fraction * _RANGE)

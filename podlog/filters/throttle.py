@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from podlog.batch import Batch
-from podlog.config.options import Option, Options
+from podlog.config.options import Option
 from podlog.fields import FieldReader, as_text, parse_key
 from podlog.filters._base import Filter, Filtered
 
@@ -51,7 +51,7 @@ class ThrottleFilter(Filter):
 
     name: ClassVar[str] = "throttle"
 
-    class Options(Options):
+    class Options(Filter.Options):
         group_key = Option("list", ["kubernetes.container_name"], doc="Fields that make a group (dotted paths or "
                            "$.a.b; several: comma-separated).")
         group_bucket_period_s = Option("duration", 60.0, doc="Length of a rate-limiting period.", min=0.001)
@@ -61,6 +61,8 @@ class ThrottleFilter(Filter):
                                     "many records/s; default: group_bucket_limit / group_bucket_period_s; -1: "
                                     "release at every new period.")
         group_warning_delay_s = Option("duration", 10.0, doc="Least time between two warnings about one group.")
+
+    options: Options
 
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
@@ -96,11 +98,12 @@ class ThrottleFilter(Filter):
         groups = self._group_names(batch)
         first = groups[0]
         if groups.count(first) == len(groups):  # the usual batch: one file, one container
-            positions = {first: range(len(groups))}
+            positions: Mapping[str, Sequence[int]] = {first: range(len(groups))}
         else:
-            positions = {}
+            by_group: dict[str, list[int]] = {}
             for i, g in enumerate(groups):
-                positions.setdefault(g, []).append(i)  # type: ignore[union-attr]
+                by_group.setdefault(g, []).append(i)
+            positions = by_group
         mask: list[bool] | None = None
         with self.lock:
             now = self.clock()

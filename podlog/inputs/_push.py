@@ -24,13 +24,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from podlog.batch import Ack, Batch
 from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input, Sampler
+
+if TYPE_CHECKING:
+    from podlog.config.fluentd_plugin import FluentdSection
+    from podlog.config.yaml_loader import LineDict
 
 __all__ = ["Handoff", "PushInput", "PushOptions", "document", "now_rfc3339", "rfc3339"]
 
@@ -91,6 +95,8 @@ def document(ts: str, record: dict[str, Any]) -> bytes:
 class PushOptions(Input.Options):
     """Listening, limits and TLS, the same for every push input."""
 
+    port: int  # declared by each push input with its own default (24224, 9880, 5140)
+
     bind = Option("str", "0.0.0.0", doc="Address to listen on.")
     max_connections = Option("int", 1024, doc="Connections held at once; further ones are closed at once "
                              "(counted, logged).")
@@ -108,6 +114,13 @@ class PushOptions(Input.Options):
     tls_ca_path = Option("str", "", doc="PEM CA bundle to verify client certificates with.", aliases=("ca_path",))
     tls_client_auth = Option("bool", False, doc="Require a client certificate signed by tls_ca_path.",
                              aliases=("client_cert_auth",))
+
+    def validate(self, given: set[str]) -> None:
+        super().validate(given)
+        if self.tls and (not self.tls_cert_path or not self.tls_key_path):
+            raise self.error("tls", "TLS needs tls_cert_path and tls_key_path")
+        if self.tls and self.tls_client_auth and not self.tls_ca_path:
+            raise self.error("tls_client_auth", "client certificate checks need tls_ca_path")
 
 
 class Handoff:
@@ -161,6 +174,15 @@ class PushInput(Input):
 
     class Options(PushOptions):
         pass
+
+    options: Options
+
+    @classmethod
+    def fluentd(cls, options: LineDict, section: FluentdSection) -> None:
+        """``<transport>``, ``<security>``, a syslog ``<parse>``: see ``inputs._push_fluentd``."""
+        from podlog.inputs._push_fluentd import translate
+
+        translate(options, section, cls.name)
 
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)
@@ -255,8 +277,6 @@ class PushInput(Input):
         o = self.options
         if not o.tls:
             return None
-        if not o.tls_cert_path or not o.tls_key_path:
-            raise o.error("tls", "TLS needs tls_cert_path and tls_key_path")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
@@ -266,8 +286,6 @@ class PushInput(Input):
         except (OSError, ssl.SSLError) as exc:
             raise o.error("tls_cert_path", f"cannot load the TLS certificate or key: {exc}") from None
         if o.tls_client_auth:
-            if not o.tls_ca_path:
-                raise o.error("tls_client_auth", "client certificate checks need tls_ca_path")
             ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 

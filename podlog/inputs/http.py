@@ -129,6 +129,8 @@ class HttpInput(PushInput):
         cors_allow_origins = Option("list", [], doc="Accepted for Fluentd configs (no effect: no CORS headers).")
         respond_with_empty_img = Option("bool", False, doc="Accepted for Fluentd configs (no effect).")
 
+    options: Options
+
     async def listen(self) -> None:
         await self.serve_tcp(self._connection, limit=MAX_HEAD)
 

@@ -123,11 +123,15 @@ class KubernetesEventsInput(Input):
         identity = Option("str", "", doc="This candidate's name in the Lease. Default: $POD_NAME, else the "
                           "host name.")
 
+        def validate(self, given: set[str]) -> None:
+            super().validate(given)
+            if self.leader_election and self.renew_deadline >= self.lease_duration:
+                raise self.error("renew_deadline", "must be shorter than lease_duration")
+
+    options: Options
+
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)
-        o = self.options
-        if o.leader_election and o.renew_deadline >= o.lease_duration:
-            raise o.error("renew_deadline", "must be shorter than lease_duration")
         # Injected clocks: tests drive lease timing instead of sleeping.
         self.clock: Callable[[], float] = context.get("clock", time.monotonic)
         self.wall: Callable[[], float] = context.get("wall", time.time)

@@ -44,6 +44,8 @@ class SyslogInput(PushInput):
         emit_unmatched_lines = Option("bool", True, doc="Accepted for Fluentd configs: lines that do not parse "
                                       "are always kept, as unmatched_line under <tag>.unmatched.")
 
+    options: Options
+
     def __init__(self, options: Any, **context: Any) -> None:
         if options.transport == "tls":
             options.tls = True

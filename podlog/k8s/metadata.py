@@ -109,6 +109,8 @@ class MetadataCache:
         if self._threads:
             return
         params = {"fieldSelector": f"spec.nodeName={self.node_name}"} if self.node_name else {}
+        jobs: list[tuple[str, str, dict[str, str], Callable[[Iterable[dict[str, Any]]], None],
+                         Callable[[str, dict[str, Any]], object]]]
         jobs = [("pods", "/api/v1/pods", params, self._replace_pods, self._apply_pod)]
         if self.watch_namespaces:
             jobs.append(("namespaces", "/api/v1/namespaces", {}, self._replace_namespaces, self._apply_namespace))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -81,24 +82,21 @@ class LogMetricsCollector(Collector):
         yield from (series, evicted, skipped)
 
 
-def _family(table: SeriesTable, rows: list[tuple[tuple[str, ...], list]]) -> Metric:  # type: ignore[type-arg]
+def _family(table: SeriesTable, rows: list[tuple[tuple[str, ...], list[Any]]]) -> Metric:
     spec = table.spec
     labels = list(spec.labelnames)
-    if spec.kind == COUNTER:
-        family: Metric = CounterMetricFamily(spec.name, table.help, labels=labels)
+    if spec.kind in (COUNTER, GAUGE):
+        family = (CounterMetricFamily if spec.kind == COUNTER else GaugeMetricFamily)(
+            spec.name, table.help, labels=labels)
         for key, (value,) in rows:
-            family.add_metric(list(key), value)  # type: ignore[attr-defined]
-    elif spec.kind == GAUGE:
-        family = GaugeMetricFamily(spec.name, table.help, labels=labels)
-        for key, (value,) in rows:
-            family.add_metric(list(key), value)  # type: ignore[attr-defined]
-    else:
-        family = HistogramMetricFamily(spec.name, table.help, labels=labels)
-        bounds = [floatToGoString(b) for b in spec.buckets] + ["+Inf"]
-        for key, (counts, total) in rows:
-            cumulative, running = [], 0
-            for bound, count in zip(bounds, counts, strict=True):
-                running += count
-                cumulative.append((bound, float(running)))
-            family.add_metric(list(key), cumulative, total)  # type: ignore[attr-defined]
-    return family
+            family.add_metric(list(key), value)
+        return family
+    histogram = HistogramMetricFamily(spec.name, table.help, labels=labels)
+    bounds = [floatToGoString(b) for b in spec.buckets] + ["+Inf"]
+    for key, (counts, total) in rows:
+        cumulative, running = [], 0
+        for bound, count in zip(bounds, counts, strict=True):
+            running += count
+            cumulative.append((bound, float(running)))
+        histogram.add_metric(list(key), cumulative, total)
+    return histogram

@@ -19,7 +19,7 @@ import operator
 import re
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from podlog.batch import Batch
@@ -145,6 +145,7 @@ class Rule:
     def _by_value(self, label_cols: list[list[Any]], values: list[Any], sel: list[bool] | None,
                   n: int) -> None:
         """Counters by a field's value, gauges and histograms: a Python loop over the selected records."""
+        rows: Iterator[tuple[tuple[Any, ...], Any]]
         rows = zip(zip(*label_cols, strict=True) if label_cols else itertools.repeat((), n), values, strict=False)
         if sel is not None:
             rows = itertools.compress(rows, sel)

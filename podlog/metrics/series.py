@@ -23,6 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["COUNTER", "GAUGE", "HISTOGRAM", "KINDS", "SeriesTable", "TableSpec"]
 
@@ -66,7 +67,7 @@ class SeriesTable:
         self.max_series = max_series
         self.expire = expire
         self.clock = clock
-        self.series: OrderedDict[Labels, list] = OrderedDict()  # type: ignore[type-arg]
+        self.series: OrderedDict[Labels, list[Any]] = OrderedDict()
         self.evicted = 0  # past max_series
         self.expired = 0  # idle past expire
         self.invalid = 0  # records whose value was missing or not a number
@@ -111,7 +112,7 @@ class SeriesTable:
                     entry[1] += v
             self._expire(now)
 
-    def _entry(self, labels: Labels, now: float, initial: float | None) -> list:  # type: ignore[type-arg]
+    def _entry(self, labels: Labels, now: float, initial: float | None) -> list[Any]:
         series = self.series
         entry = series.get(labels)
         if entry is None:
@@ -146,7 +147,7 @@ class SeriesTable:
             series.popitem(last=False)
             self.expired += 1
 
-    def snapshot(self) -> list[tuple[Labels, list]]:  # type: ignore[type-arg]
+    def snapshot(self) -> list[tuple[Labels, list[Any]]]:
         """Live series at scrape time (idle ones dropped first), copied so the scrape holds no lock."""
         with self.lock:
             self._expire(self.clock())

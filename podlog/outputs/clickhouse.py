@@ -122,6 +122,8 @@ class ClickHouseOutput(Output):
         deduplicate = Option("bool", True, doc="Send insert_deduplication_token (ClickHouse 22.2+) so a retried "
                              "insert is not stored twice where the table deduplicates.")
 
+    options: Options
+
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)
         self.client: HttpClient | None = None

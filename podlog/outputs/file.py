@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from podlog.config.options import Option
 from podlog.outputs._base import Chunk, Output, Result
+
+if TYPE_CHECKING:
+    from podlog.config.fluentd_plugin import FluentdSection
+    from podlog.config.yaml_loader import LineDict
 
 __all__ = ["FileOutput"]
 
@@ -27,6 +32,22 @@ class FileOutput(Output):
         fsync = Option("bool", False, doc="fsync after each chunk.")
         mkdir = Option("bool", True, doc="Create missing directories.")
         append = Option("bool", True, doc="Fluentd's append switch.", ignored="files are always appended to.")
+
+    options: Options
+
+    @classmethod
+    def fluentd(cls, options: LineDict, section: FluentdSection) -> None:
+        """The file output writes JSON lines: ``format json`` (or ``<format> @type json``) says just that."""
+        from podlog.config.errors import ConfigError, Located
+
+        if "format" not in options:
+            return
+        fmt = options.get("format")
+        kind = fmt.get("type") if isinstance(fmt, Mapping) else fmt
+        if kind != "json" or (isinstance(fmt, Mapping) and set(fmt) - {"type"}):
+            raise ConfigError(Located(options.file, options.key_lines["format"], "format"),
+                              f"the file output writes JSON lines only (format json); {kind!r} is not supported")
+        del options["format"]
 
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)

@@ -57,6 +57,8 @@ class HttpOutput(Output):
         max_request_documents = Option("int", 0, doc="Most documents per request (0: no limit).", min=0)
         retryable_response_codes = Option("list", [], doc="Statuses to retry besides 408, 429, 5xx, 401 and 403.")
 
+    options: Options
+
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)
         o = self.options

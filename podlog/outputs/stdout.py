@@ -5,11 +5,16 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from podlog.config.options import Option
 from podlog.document import leading_timestamp
 from podlog.outputs._base import Chunk, Output, Result
+
+if TYPE_CHECKING:
+    from podlog.config.fluentd_plugin import FluentdSection
+    from podlog.config.yaml_loader import LineDict
 
 __all__ = ["StdoutOutput"]
 
@@ -22,6 +27,25 @@ class StdoutOutput(Output):
     class Options(Output.Options):
         format = Option("str", "json", doc="json: one document per line; fluentd: '<time> <tag>: <json>' like "
                         "Fluentd's stdout output.", choices=("json", "fluentd"))
+
+    options: Options
+
+    @classmethod
+    def fluentd(cls, options: LineDict, section: FluentdSection) -> None:
+        """Fluentd's stdout prints ``<time> <tag>: <record>`` unless told ``format json``: a fluent.conf gets
+        that look (podlog's ``fluentd`` format), not podlog's bare JSON lines, so the tag stays visible."""
+        from podlog.config.errors import ConfigError, Located
+        from podlog.config.fluentd_plugin import put
+
+        fmt = options.get("format")
+        if fmt is None:
+            put(options, "format", "fluentd", section.line)
+            return
+        kind = fmt.get("type", "stdout") if isinstance(fmt, Mapping) else fmt
+        if kind not in ("json", "stdout") or (isinstance(fmt, Mapping) and set(fmt) - {"type"}):
+            raise ConfigError(Located(options.file, options.key_lines["format"], "format"),
+                              "stdout prints with @type stdout (time tag: record) or json (record only)")
+        options["format"] = "json" if kind == "json" else "fluentd"
 
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)

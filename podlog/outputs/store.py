@@ -44,6 +44,8 @@ class StoreOutput(Output):
         threads = Option("int", 1, doc="Indexing threads of the writer.")
         commit_timeout = Option("duration", 60.0, doc="A chunk whose commit takes longer is retried.")
 
+    options: Options
+
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)
         for name, kind in dict(options.fields).items():

@@ -14,6 +14,7 @@ def build_parser(spec: Any, where: Located | None) -> Any:
     from podlog.plugin import lookup
 
     where = where or Located("<config>", 0, "parser")
+    name: Any
     if isinstance(spec, str):
         name, options = spec, {}
     elif isinstance(spec, dict):

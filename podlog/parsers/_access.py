@@ -155,9 +155,8 @@ class AccessLogParser(Parser):
             t = column[1:-2].decode()
             times = self.finish.times
             if times is not None:
-                ts = times.cache.get(t)
-                if ts is None:
-                    ts = times(t) or ""
+                cached = times.cache.get(t)
+                ts = cached if cached is not None else times(t) or ""
         if len(self._stamps) >= _STAMPS_MAX:
             self._stamps.clear()
         stamp = self._stamps[column] = ts.encode()
@@ -202,7 +201,7 @@ class AccessLogParser(Parser):
                     code = codes(c[1])
                     if code is None:
                         code = _number(c[1])
-                    size = c[2]
+                    size: int | str = c[2]
                     try:
                         size = int(size)
                     except ValueError:

@@ -34,3 +34,5 @@ class Apache2Parser(AccessLogParser):
 
     class Options(Parser.Options, AccessLogOptions):
         time_key = Option("str", "time", doc="Field holding the event time; it becomes @timestamp. Empty: no time.")
+
+    options: Options

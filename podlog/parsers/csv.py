@@ -28,6 +28,8 @@ class CsvParser(Parser):
         quote_char = Option("str", '"', aliases=("quote",), doc="One-character quote; empty: no quoting.")
         time_key = Option("str", "time", doc="Field holding the event time; it becomes @timestamp. Empty: no time.")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         if not options.keys:

@@ -26,6 +26,8 @@ class DelimiterParser(Parser):
         delimiter = Option("str", "\t", aliases=("separator",), doc="Separator string (default: a tab).")
         time_key = Option("str", "time", doc="Field holding the event time; it becomes @timestamp. Empty: no time.")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         if not options.keys:

@@ -154,11 +154,16 @@ class GrokParser(Parser):
             "str", "timestamp", doc="Field holding the event time; it becomes @timestamp. Empty: no time."
         )
 
+        def validate(self, given: set[str]) -> None:
+            super().validate(given)
+            if not any(e.strip() for e in [self.pattern, *self.patterns, *_sections(self)]):
+                raise self.error("pattern", "a grok expression is needed (pattern or patterns)")
+
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         expressions = [e for e in [options.pattern, *options.patterns, *_sections(options)] if e.strip()]
-        if not expressions:
-            raise options.error("pattern", "a grok expression is needed (pattern or patterns)")
         library = dict(pattern_library())
         library.update(_custom_patterns(options))
         library.update({str(k): str(v) for k, v in options.custom_patterns.items()})

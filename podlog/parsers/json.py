@@ -38,6 +38,8 @@ class JsonParser(Parser):
         time_key = Option("str", "time", doc="Field holding the event time; it becomes @timestamp. Empty: no time.")
         json_parser = Option("str", "", doc="Fluentd's JSON library (oj, yajl, json).", ignored="podlog uses msgspec.")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         self.finish = Finisher(options)

@@ -33,6 +33,8 @@ class KubernetesParser(Parser):
     class Options(Parser.Options, CommonOptions):
         time_format = Option("str", KLOG_TIME, doc="strftime format of the klog time (Fluentd fixes it to this).")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         self.regex = compile_expression(KLOG, multiline=True)

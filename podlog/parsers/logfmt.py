@@ -46,6 +46,8 @@ class LogfmtParser(Parser):
         time_key = Option("str", "time", doc="Field holding the event time; it becomes @timestamp. Empty: no time.")
         bare_key_value = Option("any", True, doc="Value given to a key written without =value.")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         self.finish = Finisher(options)

@@ -30,6 +30,8 @@ class MultiFormatParser(Parser):
         pattern = Option("any", doc="The formats, in order: each a mapping with format (a parser name or "
                          "/regex/) or type, and that parser's options (<pattern> sections in fluent.conf).")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         from podlog.parsers import build_parser

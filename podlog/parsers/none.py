@@ -19,6 +19,8 @@ class NoneParser(Parser):
     class Options(Parser.Options):
         message_key = Option("str", "message", doc="Field that receives the line.")
 
+    options: Options
+
     def __init__(self, options: Options, **context: object) -> None:
         super().__init__(options, **context)
         self.message_key: str = options.message_key

@@ -45,6 +45,8 @@ class RegexParser(Parser):
         ignorecase = Option("bool", False, doc="Match letters regardless of case.")
         multiline = Option("bool", False, doc="Let . match newlines (Ruby's /m).")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         try:

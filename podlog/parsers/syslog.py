@@ -59,6 +59,8 @@ class SyslogParser(Parser):
                                ignored="<PRI> is detected either way.")
         priority_names = Option("bool", True, doc="Add facility and severity names decoded from pri.")
 
+    options: Options
+
     def __init__(self, options: Options, **context: Any) -> None:
         super().__init__(options, **context)
         self.format = options.message_format

@@ -49,6 +49,8 @@ class ForwardInput(PushInput):
         send_keepalive_packet = Option("bool", False, doc="Accepted for Fluentd configs (no effect).")
         deny_keepalive = Option("bool", False, doc="Accepted for Fluentd configs (no effect).")
 
+    options: Options
+
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)
         self.hostname = options.self_hostname or socket.gethostname()

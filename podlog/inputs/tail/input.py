@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podlog.batch import Ack, Batch
 from podlog.codecs.container import LineCodec, detect_format, now_rfc3339
@@ -32,6 +32,10 @@ from podlog.inputs.tail.scan import matches, scan, watch_dirs
 from podlog.inputs.tail.tailed import TailedFile
 from podlog.inputs.tail.watch import Watcher
 
+if TYPE_CHECKING:
+    from podlog.config.fluentd_plugin import FluentdSection
+    from podlog.config.yaml_loader import LineDict
+
 __all__ = ["TailInput"]
 
 log = logging.getLogger("podlog.tail")
@@ -45,6 +49,13 @@ class TailInput(Input):
     """Follows files matching globs, like ``tail -F`` with positions and acknowledgements."""
 
     name = "tail"
+
+    @classmethod
+    def fluentd(cls, options: LineDict, section: FluentdSection) -> None:
+        """in_tail's form: see ``inputs.tail.fluentd`` (imported only for a fluent.conf)."""
+        from podlog.inputs.tail.fluentd import translate
+
+        translate(options, section)
 
     class Options(Input.Options):
         path = Option("list", doc="Glob patterns of files to follow (list, or comma-separated).", aliases=("paths",))
@@ -82,6 +93,8 @@ class TailInput(Input):
                            "java, python, go, ruby, a list of them, or a mapping {type: regex, start, cont, "
                            "flush_timeout, max_lines, max_bytes}; see docs/multiline.md. An open event holds "
                            "the checkpoint at its first line.")
+
+    options: Options
 
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)

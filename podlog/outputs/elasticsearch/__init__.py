@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -32,6 +32,10 @@ from podlog.outputs.elasticsearch.bulk import FILTER_PATH, Item, Outcome, action
 from podlog.outputs.elasticsearch.index import IndexNamer, decode, doc_id, lookup
 from podlog.outputs.elasticsearch.options import EsOptions, auth_of, compression_of, tls_of, urls_of
 
+if TYPE_CHECKING:
+    from podlog.config.fluentd_plugin import FluentdSection
+    from podlog.config.yaml_loader import LineDict
+
 __all__ = ["ElasticsearchOutput"]
 
 log = logging.getLogger("podlog.output.elasticsearch")
@@ -42,8 +46,16 @@ class ElasticsearchOutput(Output):
     name = "elasticsearch"
     aliases = ("opensearch", "elasticsearch_data_stream", "es")
 
-    class Options(EsOptions):
+    class Options(Output.Options, EsOptions):
         pass
+
+    options: Options
+
+    @classmethod
+    def fluentd(cls, options: LineDict, section: FluentdSection) -> None:
+        """``@type elasticsearch_data_stream`` is this output writing to the data stream it names."""
+        if section.type == "elasticsearch_data_stream" and "data_stream_name" not in options:
+            raise section.error(f"{section.tag}: @type elasticsearch_data_stream needs data_stream_name")
 
     def __init__(self, options: Any, **context: Any) -> None:
         super().__init__(options, **context)

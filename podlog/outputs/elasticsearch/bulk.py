@@ -138,7 +138,7 @@ def classify(items: list[Item], response: dict[str, Any]) -> Outcome:
             out.retry_all([item], "bulk response is missing items", "retry_missing")
             continue
         entry = answers[i]
-        result = next(iter(entry.values()), {}) if isinstance(entry, dict) and entry else {}
+        result: dict[str, Any] = next(iter(entry.values()), {}) if isinstance(entry, dict) and entry else {}
         status = int(result.get("status", 0) or 0)
         error = result.get("error")
         if 200 <= status < 300 and not error:
