@@ -97,6 +97,7 @@ class MetadataCache:
         self.stats = _Stats()
         self._pods: dict[tuple[str, str], list[PodInfo]] = {}  # newest first; deleted ones kept a while
         self._namespaces: dict[str, NamespaceInfo] = {}
+        self._namespaces_listed = not namespaces  # until the first namespace list, a pod's namespace may lag
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -150,13 +151,21 @@ class MetadataCache:
         with self._changed:
             while True:
                 found = self.pod(namespace, name, container_id)
-                if found is not None and (not container_id or container_id in found.container_ids
-                                          or self.state != SYNCED):
+                if found is not None and self._namespace_known(namespace) and (
+                        not container_id or container_id in found.container_ids or self.state != SYNCED):
                     return found
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stop.is_set() or self.state == UNAVAILABLE:
                     return found
                 self._changed.wait(min(left, 0.25))
+
+    def _namespace_known(self, name: str) -> bool:
+        """Whether a pod's namespace labels can be read: its namespace is listed, or the first list is done.
+
+        The pod and namespace lists run side by side; a line enriched between the two would miss its
+        namespace labels for good, so the bounded wait covers the namespace list too.
+        """
+        return self._namespaces_listed or name in self._namespaces
 
     # -- the list+watch loop ---------------------------------------------------------------------
 
@@ -172,6 +181,10 @@ class MetadataCache:
                     self.stats.lists += 1
                     replace(result.items)
                     rv = result.resource_version
+                    if what == "namespaces":
+                        self._namespaces_listed = True
+                        with self._changed:
+                            self._changed.notify_all()
                     if what == "pods":
                         self._set_state(SYNCED)
                 self.stats.watches += 1

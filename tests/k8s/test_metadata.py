@@ -3,6 +3,8 @@ follows the documented list/watch API): churn, deletion, re-created pods, breaks
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from podlog.k8s.client import KubeClient
@@ -112,3 +114,43 @@ def test_owner_workloads_by_name_convention():
     assert owner_workload(meta("Job", "backup-20240101")) == ("Job", "backup-20240101")
     assert owner_workload(meta("StatefulSet", "db")) == ("StatefulSet", "db")
     assert owner_workload({}) is None
+
+
+class NamespacesLate:
+    """A client whose namespace list waits for ``gate``: the pod list comes first, as on a busy API server."""
+
+    def __init__(self, client: KubeClient, gate: threading.Event) -> None:
+        self.client = client
+        self.gate = gate
+
+    def list(self, path, params):
+        if path.endswith("/namespaces"):
+            self.gate.wait(10)
+        return self.client.list(path, params)
+
+    def watch(self, *args, **kw):
+        return self.client.watch(*args, **kw)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def test_a_pod_waits_for_its_namespace_when_the_namespace_list_lags(api):
+    """Found the pod but not yet its namespace: the bounded wait covers the namespace list too, so the
+    first lines after start keep their namespace labels (the DaemonSet test saw them missing under load)."""
+    api.put("v1", "pods", pod("web-0"))
+    gate = threading.Event()
+    client = NamespacesLate(KubeClient(ApiConfig(server=api.url, token=TokenSource(token="test-token"))), gate)
+    cache = MetadataCache(client, node_name=NODE, clock=Clock(), watch_timeout=60)  # type: ignore[arg-type]
+    cache.start()
+    try:
+        assert wait_for(lambda: cache.pod("shop", "web-0") is not None, 10)
+        assert cache.namespace("shop") is None
+        opener = threading.Timer(0.2, gate.set)
+        opener.start()
+        found = cache.wait_for_pod("shop", "web-0", cid("web-0"), timeout=10)
+        assert found is not None and found.name == "web-0"
+        assert cache.namespace("shop") is not None and cache.namespace("shop").labels == {"team": "web"}
+    finally:
+        gate.set()
+        cache.stop()
