@@ -91,3 +91,17 @@ def test_stream_step_by_step_on_a_test_clock(tmp_path: Path) -> None:
     s.pump(out, rotate_wait=5)
     assert out.getvalue() == (b"0: first\n1: half and end\n2: last of the old file\n3: new\n2b: late\n"
                               b"4: after truncation\n")
+
+
+def test_the_sidecar_loads_no_agent_machinery():
+    """`podlog stream` runs beside every pod: it must not import the codecs, parsers or config of the agent.
+
+    A fresh interpreter, so modules other tests loaded do not count."""
+    code = ("import sys, podlog.cli, podlog.stream\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('podlog'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    assert "podlog.stream" in loaded
+    heavy = [m for m in loaded if m.startswith(("podlog.codecs", "podlog.parsers", "podlog.config", "podlog.buffer",
+                                                "podlog.inputs.tail.input", "podlog.engine"))]
+    assert heavy == []

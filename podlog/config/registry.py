@@ -54,7 +54,8 @@ def _is_plugin(value: Any, kind: str) -> bool:
 
 def _plugin_in(module_name: str, kind: str) -> PluginClass | None:
     module = importlib.import_module(module_name)
-    for value in vars(module).values():
+    exported = [getattr(module, name) for name in getattr(module, "__all__", ())]  # a lazy package's too
+    for value in [*exported, *vars(module).values()]:
         if _is_plugin(value, kind) and value.__module__.startswith(module.__name__):
             return cast("PluginClass", value)
     return None
