@@ -23,7 +23,7 @@ from podlog.codecs.multiline import build_multiline
 from podlog.parsers import build_parser
 
 READ = 256 * 1024
-FIELDS = {"path": "/var/log/containers/web-7d9f_default_app-0123456789abcdef.log"}
+FIELDS = {"kubernetes": {"pod_name": "web-7d9f", "namespace_name": "default", "container_name": "app"}}
 
 
 def reads(lines: list[bytes]) -> list[tuple[list[bytes], int]]:

@@ -88,7 +88,7 @@ class TailInput(Input):
         if not o.path:
             raise o.error("path", "at least one path is required")
         self._parser = self._build_parser(o.parser)
-        self._limit = LineLimit(o.max_line_size, o.max_line_action == "truncate")  # raw lines and joined fragments
+        self.line_limit = LineLimit(o.max_line_size, o.max_line_action == "truncate")  # raw lines and joined fragments
         where = o._where
         self._multiline = build_multiline(o.multiline, where.child("multiline") if where else None)
         self.checkpoints = Checkpoints(o.pos_file or None)
@@ -283,7 +283,7 @@ class TailInput(Input):
             return
         f.path = origin  # its tag and metadata are those of the path it was written under
         self.checkpoints.set(f.key, Entry(origin, f.pos, fp_len, fp))
-        tf = TailedFile(f, self.tag_for(origin), None, Cursor(self.checkpoints, f.key, f.pos), self._limit)
+        tf = TailedFile(f, self.tag_for(origin), None, Cursor(self.checkpoints, f.key, f.pos), self.line_limit)
         tf.left_at = now
         self.draining.append(tf)
         log.info("%s left %s before it was read to its end: reading it from offset %d", path, origin, f.pos)
@@ -358,7 +358,7 @@ class TailInput(Input):
         else:
             f.pos = 0
         self.checkpoints.set(f.key, Entry(path, f.pos, fp_len, fp))
-        tf = TailedFile(f, self.tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos), self._limit)
+        tf = TailedFile(f, self.tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos), self.line_limit)
         self.active[path] = tf
         if self._watcher is not None:
             self._watcher.watch_file(tf.realpath)
@@ -510,7 +510,7 @@ class TailInput(Input):
                 fields["kubernetes"], pod_rules = from_pod(meta)
         lift, parse = self._parser
         # CRI/docker fragments joined obey the same limit as a raw line
-        codec = LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse, limit=self._limit)
+        codec = LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse, limit=self.line_limit)
         if self._multiline is not None:
             codec.multiline = self._multiline.assembler()
         if pod_rules is not None:
