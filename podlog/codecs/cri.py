@@ -125,7 +125,9 @@ def records(fragments: Fragments, lines: list[bytes], rows: Iterable[int], start
     (``starts`` is updated).
     """
     recs = Records()
-    add = recs.add
+    # Records.add, inlined: every line of a multiline or parsed file comes this way
+    at_add, time_add, stream_add, message_add = recs.at.append, recs.time.append, recs.stream.append, \
+        recs.message.append
     held, pieces = fragments.held, fragments.pieces
     for i in rows:
         parts = lines[i].split(b" ", 3)
@@ -141,5 +143,8 @@ def records(fragments: Fragments, lines: list[bytes], rows: Iterable[int], start
         elif stream in held or stream in pieces:
             fragments.end(stream, starts, i, msg, ts, recs)
         else:
-            add(i, ts, stream, msg)
+            at_add(i)
+            time_add(ts)
+            stream_add(stream)
+            message_add(msg)
     return recs

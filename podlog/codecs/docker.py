@@ -66,7 +66,9 @@ def records(fragments: Fragments, lines: list[bytes], starts: list[int], out: li
     dumps = orjson.dumps
     held, pieces = fragments.held, fragments.pieces
     recs = Records()
-    add = recs.add
+    # Records.add, inlined: every line of a multiline or parsed file comes this way
+    at_add, time_add, stream_add, message_add = recs.at.append, recs.time.append, recs.stream.append, \
+        recs.message.append
     for i, line in enumerate(lines):
         if not line:
             continue
@@ -89,5 +91,8 @@ def records(fragments: Fragments, lines: list[bytes], starts: list[int], out: li
         elif template is not None and stream in STREAMS and b'"' not in ts and b"\\" not in ts:
             out[i] = template % (ts, stream, dumps(log))
         else:
-            add(i, ts, stream, log.encode(errors="surrogatepass"))
+            at_add(i)
+            time_add(ts)
+            stream_add(stream)
+            message_add(log.encode(errors="surrogatepass"))
     return recs

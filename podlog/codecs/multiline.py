@@ -349,7 +349,7 @@ class Assembler:
         find_start = self.settings._start
         max_lines, max_bytes = self.settings.max_lines, self.settings.max_bytes
         marks = records.marks
-        odd = records.errors.keys() | records.cuts.keys() if records.errors or records.cuts else ()
+        odd: set[int] = records.errors.keys() | records.cuts.keys() if records.errors or records.cuts else set()
         closed_any = False
         for k, (i, ts, stream, msg) in enumerate(zip(records.at, records.time, records.stream, records.message,
                                                      strict=True)):

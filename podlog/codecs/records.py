@@ -12,7 +12,9 @@ agent's CPU in the multiline bench).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from itertools import compress
+from operator import not_
 from typing import Any
 
 import msgspec
@@ -150,31 +152,37 @@ class RecordBuilder:
         self.documents: DocumentsFn | None = (
             owner.documents if keys and self._clash[0].isdisjoint(keys) else None  # type: ignore[union-attr]
         )
-        self._heads = {None: self.frag, **{s: b'"stream":"%b",' % s + self.frag for s in STREAMS}}
+        self._heads: dict[bytes | None, bytes] = {None: self.frag,
+                                                  **{s: b'"stream":"%b",' % s + self.frag for s in STREAMS}}
 
     # --- batches -----------------------------------------------------------------------------------
 
     def build(self, records: Records) -> list[bytes]:
         """A document per record, in row order; one parser call for the whole batch."""
         errors, cuts = records.errors, records.cuts
-        rows = zip(records.time, records.stream, records.message, strict=True)
         if self.parse is None:
+            rows = zip(records.time, records.stream, records.message, strict=True)
             document = self.document
             if not errors and not cuts:
                 return [document(ts, stream, msg) for ts, stream, msg in rows]
             return [document(ts, stream, msg, errors.get(k), flags=cuts.get(k))
                     for k, (ts, stream, msg) in enumerate(rows)]
-        out: list[bytes | None] = [None] * len(records)
+        n = len(records)
+        out: list[bytes | None] = [None] * n
+        left: Sequence[int] = range(n)
         if self.documents is not None:
             self._parser_documents(records, out)
-        odd = errors.keys() | cuts.keys() if errors or cuts else ()
-        todo = [msg for k, msg in enumerate(records.message) if out[k] is None and k not in odd]
+            left = list(compress(left, map(not_, out)))  # the rows it left to us (documents are never empty)
+            if not left:
+                return out  # type: ignore[return-value]  # every row filled
+        odd: set[int] = errors.keys() | cuts.keys() if errors or cuts else set()
+        times, streams, messages = records.time, records.stream, records.message
+        todo = messages if not odd and len(left) == n else [messages[k] for k in left if k not in odd]
         results = iter(self.parse(todo) if todo else [])
         utf8 = all_utf8(todo)
         parsed_document = self.parsed_document
-        for k, (ts, stream, msg) in enumerate(rows):
-            if out[k] is not None:
-                continue
+        for k in left:
+            ts, stream, msg = times[k], streams[k], messages[k]
             if k in odd:
                 out[k] = self.document(ts, stream, msg, errors.get(k), flags=cuts.get(k))
                 continue
