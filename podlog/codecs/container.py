@@ -12,12 +12,14 @@ This is the agent's hot path, split by concern; ``LineCodec`` is the per-file fa
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podlog.codecs import cri, docker
 from podlog.codecs.framing import Fragments, LineLimit
-from podlog.codecs.multiline import Assembler
 from podlog.codecs.records import DocumentsFn, ParseFn, RecordBuilder, Records, now_rfc3339
+
+if TYPE_CHECKING:  # only a source with multiline rules loads them (and their options)
+    from podlog.codecs.multiline import Assembler
 
 __all__ = ["DocumentsFn", "LineCodec", "ParseFn", "detect_format", "now_rfc3339"]
 

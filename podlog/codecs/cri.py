@@ -72,9 +72,7 @@ def decode(builder: RecordBuilder, fragments: Fragments, lines: list[bytes], bas
     else:
         _decode_lines(builder, lines, held, lift, out, special)
     if special:
-        recs = records(fragments, lines, special, starts)
-        for i, doc in zip(recs.at, builder.build(recs), strict=True):
-            out[i] = doc
+        builder.build_into(records(fragments, lines, special, starts), out)
     docs.extend(filter(None, out))
     offsets.extend(compress(starts, out))
 

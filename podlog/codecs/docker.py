@@ -48,8 +48,7 @@ def decode(builder: RecordBuilder, fragments: Fragments, lines: list[bytes], bas
     simple = builder.parse is None and not builder.lift_json
     recs = records(fragments, lines, starts, out, builder.template if simple else None)
     if recs:
-        for i, doc in zip(recs.at, builder.build(recs), strict=True):
-            out[i] = doc
+        builder.build_into(recs, out)
     docs.extend(filter(None, out))
     offsets.extend(compress(starts, out))
 

@@ -224,8 +224,11 @@ class Fragments:
             msg = b"".join(parts)
             starts[i] = first
         n = self.pieces.pop(stream, None)
-        if n is None:
-            records.add(i, ts, stream, msg)
+        if n is None:  # Records.add, inlined
+            records.at.append(i)
+            records.time.append(ts)
+            records.stream.append(stream)
+            records.message.append(msg)
         elif n != _DROPPING:
             records.add_cut(i, ts, stream, msg, {"split": n})
 

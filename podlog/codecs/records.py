@@ -196,6 +196,16 @@ class RecordBuilder:
                 out[k] = self.document(ts, stream, msg, None, result)
         return out  # type: ignore[return-value]  # every row filled
 
+    def build_into(self, records: Records, out: list[bytes | None]) -> None:
+        """``build``, each document put in ``out`` at its record's ``at``."""
+        if self.parse is None and not records.errors and not records.cuts:
+            document = self.document  # the common case (fragments joined), without a list in between
+            for i, ts, stream, msg in zip(records.at, records.time, records.stream, records.message, strict=True):
+                out[i] = document(ts, stream, msg)
+            return
+        for i, doc in zip(records.at, self.build(records), strict=True):
+            out[i] = doc
+
     def _parser_documents(self, records: Records, out: list[bytes | None]) -> None:
         """Documents the parser writes itself land in ``out`` (by row); rows it leaves (odd lines, invalid
         UTF-8, envelope errors, cut pieces) stay None."""
