@@ -18,7 +18,7 @@ import msgspec
 import orjson
 
 from podlog.batch import Batch
-from podlog.parsers._util import slashed_regex
+from podlog.parsers.regexp import slashed_regex
 
 __all__ = ["FieldReader", "Key", "as_text", "compile_pattern", "delete_path", "get_path", "parse_key", "set_path"]
 

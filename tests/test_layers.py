@@ -59,18 +59,6 @@ LAYERS: list[tuple[str, ...]] = [
     ("podlog.__main__",),
 ]
 
-# Known violations that other branches of issue 8 remove: the lead empties this after merging them.
-# Each entry is one edge (importer, imported); nothing else may be added here.
-ALLOWED: dict[tuple[str, str], str] = {
-    # fixed by branch i8-codec (the multiline <-> container cycle: function-level one way, type-only the
-    # other; the private parsers._util)
-    ("podlog.codecs.multiline", "podlog.codecs.container"): "i8-codec",
-    ("podlog.codecs.container", "podlog.codecs.multiline"): "i8-codec",
-    ("podlog.codecs.multiline", "podlog.parsers._util"): "i8-codec",
-    ("podlog.fields", "podlog.parsers._util"): "i8-codec",
-}
-
-
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -150,10 +138,6 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def without_allowed(edges: dict[str, set[str]]) -> dict[str, set[str]]:
-    return {m: {t for t in targets if (m, t) not in ALLOWED} for m, targets in edges.items()}
-
-
 def wrong_way(edges: dict[str, set[str]]) -> list[str]:
     """Edges to a higher layer, or to a sibling group of the same layer."""
     out = []
@@ -179,21 +163,16 @@ def private_reach(edges: dict[str, set[str]]) -> list[str]:
 
 
 def test_no_import_cycles() -> None:
-    assert cycles(without_allowed(graph())) == []
+    assert cycles(graph()) == []
 
 
 def test_every_import_points_down() -> None:
-    assert wrong_way(without_allowed(graph())) == []
+    assert wrong_way(graph()) == []
 
 
 def test_no_private_module_of_another_package() -> None:
-    assert private_reach(without_allowed(graph())) == []
+    assert private_reach(graph()) == []
 
-
-def test_every_allowed_edge_still_exists() -> None:
-    """An allow-list entry whose import is gone is stale: remove it, so the list only shrinks."""
-    edges = graph()
-    assert [edge for edge in ALLOWED if edge[1] not in edges.get(edge[0], set())] == []
 
 
 def test_the_checker_sees_function_level_imports_and_cycles(tmp_path: Path) -> None:

@@ -30,24 +30,18 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, count
-from operator import add, itemgetter
-from typing import TYPE_CHECKING, Any
+from operator import itemgetter
+from typing import Any, Protocol
 
 import orjson
 
+from podlog.codecs.framing import Fragments
+from podlog.codecs.records import RecordBuilder, Records
 from podlog.config.errors import ConfigError, Located
 from podlog.config.options import Option, Options
 
-if TYPE_CHECKING:
-    from podlog.codecs.container import LineCodec
+__all__ = ["BUILTIN", "Assembler", "Codec", "Multiline", "MultilineOptions", "Rules", "build_multiline"]
 
-__all__ = ["BUILTIN", "Assembler", "Multiline", "MultilineOptions", "Rules", "build_multiline"]
-
-# (index in the read, time, stream, message, error): the codec's general-path item.
-Item = tuple[int, bytes | None, bytes | None, bytes, str | None]
-# (first line's offset, time, stream, message, error, podlog marks or None): one record to build.
-Out = tuple[int, bytes | None, bytes | None, bytes, str | None, dict[str, Any] | None]
 Matcher = Callable[[str], str | None]  # a line -> the next state, or None when it does not match
 
 
@@ -262,7 +256,7 @@ def _compile_regex_rules(o: Any) -> Rules:
 
 def _compile(text: str) -> re.Pattern[str]:
     """A Python or Ruby regex, bare or Fluentd's ``/regex/flags``."""
-    from podlog.parsers._util import slashed_regex
+    from podlog.parsers.regexp import slashed_regex
 
     return slashed_regex(text)
 
@@ -315,63 +309,53 @@ class Assembler:
 
     # --- the codec's entry points ---------------------------------------------------------------
 
-    def decode(self, codec: LineCodec, lines: list[bytes], base: int, docs: list[bytes], offsets: list[int],
-               read_time: bytes | None) -> None:
-        """Envelopes off and fragments joined by the codec, then events assembled and built: one pass per read."""
-        from podlog.codecs.container import now_rfc3339
+    def decode(self, codec: Codec, records: Records, starts: list[int], docs: list[bytes],
+               offsets: list[int]) -> None:
+        """A read's records (envelopes off, fragments joined: ``codec.records``) assembled into events and
+        built, one pass per read; ``starts`` are the offsets of the read's lines, which ``records.at`` indexes."""
+        self.build(codec, self.feed(records, starts, self.clock()), docs, offsets)
 
-        starts = list(map(add, accumulate(chain((base,), map(len, lines))), count()))
-        if codec.format == "cri":
-            items = codec._cri_join(lines, range(len(lines)), starts)
-        elif codec.format == "docker":
-            items = codec._docker_items(lines, starts, [None] * len(lines), False)
-        else:
-            now = read_time or now_rfc3339()
-            items = [(i, now, None, line, None) for i, line in enumerate(lines)]
-        self.build(codec, self.feed(items, starts, self.clock()), docs, offsets)
-
-    def expire(self, codec: LineCodec, now: float, docs: list[bytes], offsets: list[int]) -> None:
+    def expire(self, codec: Codec, now: float, docs: list[bytes], offsets: list[int]) -> None:
         """Emit events whose stream has been quiet for flush_timeout."""
         limit = now - self.settings.flush_timeout
-        out: list[Out] = []
+        out = Records()
         for stream, ev in list(self._open.items()):
             if ev.seen <= limit:
                 del self._open[stream]
-                out.append(_record(ev))
-        self.build(codec, sorted(out, key=itemgetter(0)), docs, offsets)
+                _record(ev, out)
+        self.build(codec, out.sorted_by_at(), docs, offsets)
 
-    def flush(self, codec: LineCodec, docs: list[bytes], offsets: list[int],
+    def flush(self, codec: Codec, docs: list[bytes], offsets: list[int],
               streams: set[bytes] | None = None) -> None:
         """End of input (or of ``streams``' wait): fragments still waiting for their end join their stream's
         event, then those streams' events (all, without ``streams``) are emitted."""
-        partials = codec._partials
-        pending = sorted(((s, v) for s, v in partials.items() if streams is None or s in streams),
-                         key=lambda kv: kv[1][0])
-        for stream, _ in pending:
-            del partials[stream]
-            codec._pieces.pop(stream, None)
-        items: list[Item] = [(n, ts, stream, b"".join(pieces), None)
-                             for n, (stream, (_, pieces, ts)) in enumerate(pending)]
-        starts = [first for _, (first, _, _) in pending]
-        out = self.feed(items, starts, self.clock(), marks={n: {"incomplete": True} for n in range(len(items))})
+        pending = sorted(codec.fragments.take(streams), key=itemgetter(1))
+        held = Records([n for n in range(len(pending))], [ts for _, _, _, ts, _ in pending],
+                       [stream for stream, _, _, _, _ in pending], [msg for _, _, msg, _, _ in pending])
+        held.marks = {n: {"incomplete": True} for n in range(len(pending))}
+        out = self.feed(held, [first for _, first, _, _, _ in pending], self.clock())
         for open_stream in [s for s in self._open if streams is None or s in streams]:
-            out.append(_record(self._open.pop(open_stream)))
-        self.build(codec, sorted(out, key=itemgetter(0)), docs, offsets)
+            _record(self._open.pop(open_stream), out)
+        self.build(codec, out.sorted_by_at(), docs, offsets)
 
     # --- the state machine ----------------------------------------------------------------------
 
-    def feed(self, items: list[Item], starts: list[int], now: float,
-             marks: dict[int, dict[str, Any]] | None = None) -> list[Out]:
-        """Records completed by ``items`` (in file order), ordered by their first line's offset."""
-        out: list[Out] = []
-        emit = out.append
+    def feed(self, records: Records, starts: list[int], now: float) -> Records:
+        """Records completed by ``records`` (in file order, ``at`` indexing ``starts``), ordered by their
+        first line's offset (their ``at``). A record's ``marks`` go with the event it joins."""
+        out = Records()
+        at_add, time_add, stream_add, message_add = out.at.append, out.time.append, out.stream.append, \
+            out.message.append
         opened = self._open
         find_start = self.settings._start
         max_lines, max_bytes = self.settings.max_lines, self.settings.max_bytes
+        marks = records.marks
+        odd: set[int] = records.errors.keys() | records.cuts.keys() if records.errors or records.cuts else set()
         closed_any = False
-        for i, ts, stream, msg, err in items:
-            if err is not None:  # an envelope that did not decode: kept raw, never joined
-                emit((starts[i], ts, stream, msg, err, marks.get(i) if marks else None))
+        for k, (i, ts, stream, msg) in enumerate(zip(records.at, records.time, records.stream, records.message,
+                                                     strict=True)):
+            if k in odd:  # an envelope that did not decode, a piece of a cut line: kept as it is, never joined
+                out.copy_row(records, k, starts[i], marks.get(k))
                 continue
             text = msg.decode("utf-8", "replace")
             ev = opened.get(stream)
@@ -380,7 +364,7 @@ class Assembler:
                 nxt = None if rules.start_first and rules.start(text) is not None else rules.states[ev.state](text)
                 if nxt is not None:
                     if len(ev.lines) >= max_lines or ev.size + 1 + len(msg) > max_bytes:
-                        emit(_record(ev, split=True))  # cut here, marked; this line opens the next piece
+                        _record(ev, out, split=True)  # cut here, marked; this line opens the next piece
                         closed_any = True
                         ev = opened[stream] = _Event(rules, nxt, starts[i], ts, stream, msg, now, ev.piece + 1)
                     else:
@@ -388,50 +372,59 @@ class Assembler:
                         ev.size += 1 + len(msg)
                         ev.state = nxt
                         ev.seen = now
-                    if marks and i in marks:
-                        ev.marks = {**(ev.marks or {}), **marks[i]}
+                    if marks and k in marks:
+                        ev.marks = {**(ev.marks or {}), **marks[k]}
                     if nxt in rules.final:
                         del opened[stream]
-                        emit(_record(ev))
+                        _record(ev, out)
                         closed_any = True
                     continue
                 del opened[stream]
-                emit(_record(ev))
+                _record(ev, out)
                 closed_any = True
             found = find_start(text)
             if found is None:
-                emit((starts[i], ts, stream, msg, None, marks.get(i) if marks else None))
+                if marks and k in marks:
+                    out.marks[len(out.at)] = marks[k]
+                at_add(starts[i])
+                time_add(ts)
+                stream_add(stream)
+                message_add(msg)
                 continue
             ev = opened[stream] = _Event(found[0], found[1], starts[i], ts, stream, msg, now)
-            if marks and i in marks:
-                ev.marks = dict(marks[i])
-        if closed_any:
-            out.sort(key=itemgetter(0))
-        return out
+            if marks and k in marks:
+                ev.marks = dict(marks[k])
+        return out.sorted_by_at() if closed_any else out
 
     # --- documents ------------------------------------------------------------------------------
 
     @staticmethod
-    def build(codec: LineCodec, records: list[Out], docs: list[bytes], offsets: list[int]) -> None:
+    def build(codec: Codec, records: Records, docs: list[bytes], offsets: list[int]) -> None:
         """Documents through the codec's general path: one parser call for all records of the read."""
         if not records:
             return
-        out: list[bytes | None] = [None] * len(records)
-        codec._general_many([(n, ts, stream, msg, err) for n, (_, ts, stream, msg, err, _) in enumerate(records)],
-                            out)
-        for n, rec in enumerate(records):
-            if rec[5]:
-                out[n] = _marked(out[n], rec[5])  # type: ignore[arg-type]
-        docs.extend(out)  # type: ignore[arg-type]
-        offsets.extend(r[0] for r in records)
+        built = codec.builder.build(records)
+        for k, marks in records.marks.items():
+            built[k] = _marked(built[k], marks)
+        docs.extend(built)
+        offsets.extend(records.at)
 
 
-def _record(ev: _Event, split: bool = False) -> Out:
-    """An event as one record; pieces of a cut event carry their number."""
+class Codec(Protocol):
+    """What the assembler needs of a file's codec: its record builder and its held fragments."""
+
+    builder: RecordBuilder
+    fragments: Fragments
+
+
+def _record(ev: _Event, out: Records, split: bool = False) -> None:
+    """An event as one record of ``out``, at its first line's offset; pieces of a cut event carry their number."""
     marks = ev.marks
     if split or ev.piece:
         marks = {**(marks or {}), "multiline_split": ev.piece}
-    return (ev.first, ev.ts, ev.stream, b"\n".join(ev.lines), None, marks)
+    if marks:
+        out.marks[len(out.at)] = marks
+    out.add(ev.first, ev.ts, ev.stream, b"\n".join(ev.lines))
 
 
 def _marked(doc: bytes, marks: dict[str, Any]) -> bytes:

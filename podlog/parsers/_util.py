@@ -16,6 +16,7 @@ import orjson
 from podlog.config.options import Option
 from podlog.parsers._base import Parsed
 from podlog.parsers._time import TimeOptions, TimeParser, default_offset
+from podlog.parsers.regexp import ruby_to_python_regex, slashed_regex  # re-exported for the parsers
 
 __all__ = [
     "TIME_ERROR", "CommonOptions", "Finisher", "converter", "decode_lines", "parse_types", "ruby_to_python_regex",
@@ -32,8 +33,6 @@ _TYPE_NAMES = {
     "string": "string", "str": "string",
     "time": "time", "array": "array",
 }
-# (?<name>...) in Ruby/Oniguruma is (?P<name>...) in Python; lookbehinds (?<= (?<! stay.
-_RUBY_GROUP = re.compile(r"(?<!\\)\(\?<(?=[A-Za-z_])")
 
 
 class CommonOptions(TimeOptions):
@@ -70,25 +69,6 @@ def decode_lines(messages: list[bytes]) -> list[str]:
         line = str(raw, "utf-8", "replace")
         out.append(line[:-1] if line.endswith("\r") else line)
     return out
-
-
-def ruby_to_python_regex(expression: str) -> str:
-    """Accept Fluentd/Ruby ``(?<name>...)`` groups by turning them into Python's ``(?P<name>...)``."""
-    return _RUBY_GROUP.sub("(?P<", expression)
-
-
-_SLASHED = re.compile(r"/(?P<body>.*)/(?P<flags>[imx]*)", re.S)
-_FLAGS = {"i": re.IGNORECASE, "m": re.DOTALL, "x": re.VERBOSE}  # Ruby's /m is Python's DOTALL
-
-
-def slashed_regex(text: str, flags: int = 0) -> re.Pattern[str]:
-    """A Fluentd regex: ``/regex/flags`` or bare, Ruby's ``(?<name>...)`` accepted. Raises re.error."""
-    m = _SLASHED.fullmatch(text.strip())
-    if m:
-        text = m.group("body")
-        for flag in m.group("flags"):
-            flags |= _FLAGS[flag]
-    return re.compile(ruby_to_python_regex(text), flags)
 
 
 def parse_types(value: Any) -> dict[str, tuple[str, str]]:

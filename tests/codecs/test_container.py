@@ -132,7 +132,7 @@ def test_parsed_records_spliced_like_the_general_path() -> None:
     docs: list[bytes] = []
     codec.decode(lines, 0, docs, [])
     records = [orjson.loads(d) for d in docs]
-    expected = [codec._document(ts, b"stdout", msg, None, dict(r)) for ts, msg, r in
+    expected = [codec.builder.document(ts, b"stdout", msg, None, dict(r)) for ts, msg, r in
                 zip([line.split(b" ")[0] for line in lines], [line.split(b" ", 3)[3] for line in lines], results,
                     strict=True)]
     assert docs == expected
@@ -188,12 +188,12 @@ def test_parser_documents_match_the_general_path() -> None:
           for i, m in enumerate([good, *odd])]),
     ):
         fast, slow = LineCodec(fmt, fields, parse=parser.parse), LineCodec(fmt, fields, parse=lambda m: parser.parse(m))
-        assert fast._documents is not None and slow._documents is None
+        assert fast.builder.documents is not None and slow.builder.documents is None
         docs: list[list[bytes]] = [[], []]
         for codec, out in zip((fast, slow), docs, strict=True):
             codec.decode(lines, 0, out, [], b"2024-06-01T00:00:00Z")
         assert docs[0] == docs[1] and len(docs[0]) == len(lines)
-    assert LineCodec("none", {"host": "n1"}, parse=parser.parse)._documents is None  # a key of ours: dict path
+    assert LineCodec("none", {"host": "n1"}, parse=parser.parse).builder.documents is None  # a key of ours: dict path
 
 
 def test_json_payload_with_invalid_utf8_is_lifted_replaced_and_marked_never_spliced_raw() -> None:

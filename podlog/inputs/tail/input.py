@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from podlog.batch import Ack, Batch
-from podlog.codecs.container import LineCodec, detect_format, now_rfc3339
+from podlog.codecs.container import LineCodec, detect_format
+from podlog.codecs.framing import LineLimit
 from podlog.codecs.multiline import build_multiline
 from podlog.config.options import Option
 from podlog.inputs._base import Emit, Input, Sampler
@@ -102,6 +103,7 @@ class TailInput(Input):
         if not o.path:
             raise o.error("path", "at least one path is required")
         self._parser = self._build_parser(o.parser)
+        self.line_limit = LineLimit(o.max_line_size, o.max_line_action == "truncate")  # raw lines and joined fragments
         where = o._where
         self._multiline = build_multiline(o.multiline, where.child("multiline") if where else None)
         self.checkpoints = Checkpoints(o.pos_file or None)
@@ -297,7 +299,7 @@ class TailInput(Input):
             return
         f.path = origin  # its tag and metadata are those of the path it was written under
         self.checkpoints.set(f.key, Entry(origin, f.pos, fp_len, fp))
-        tf = TailedFile(f, self.tag_for(origin), None, Cursor(self.checkpoints, f.key, f.pos), now)
+        tf = TailedFile(f, self.tag_for(origin), None, Cursor(self.checkpoints, f.key, f.pos), self.line_limit, now)
         tf.left_at = now
         self.draining.append(tf)
         log.info("%s left %s before it was read to its end: reading it from offset %d", path, origin, f.pos)
@@ -338,7 +340,7 @@ class TailInput(Input):
             if wanted <= 0:
                 break
             held = tf.codec is not None and tf.codec.held_from() is not None
-            if (tf.at_eof and not tf.parts and not held and tf.cursor.in_flight == 0
+            if (tf.at_eof and not tf.framer.unfinished and not held and tf.cursor.in_flight == 0
                     and now - tf.last_data >= self.options.stat_interval):
                 del self.active[path]
                 if self._watcher is not None:
@@ -376,7 +378,8 @@ class TailInput(Input):
         else:
             f.pos = 0
         self.checkpoints.set(f.key, Entry(path, f.pos, fp_len, fp))
-        tf = TailedFile(f, self.tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos), self.clock())
+        tf = TailedFile(f, self.tag_for(path), None, Cursor(self.checkpoints, f.key, f.pos), self.line_limit,
+                        self.clock())
         self.active[path] = tf
         if self._watcher is not None:
             self._watcher.watch_file(tf.realpath)
@@ -399,7 +402,7 @@ class TailInput(Input):
 
     def _timers(self, tf: TailedFile, now: float) -> None:
         """Time-driven work of a file: a last line without newline, multiline events past their timeout."""
-        if tf.parts and now - tf.last_data >= self.options.partial_line_timeout:
+        if tf.framer.unfinished and now - tf.last_data >= self.options.partial_line_timeout:
             self._flush_partial_line(tf)
         if tf.codec is not None and (tf.codec.has_fragments() or tf.fragments_since):
             self._expire_fragments(tf, now)
@@ -448,7 +451,7 @@ class TailInput(Input):
             tf.source = None  # new content, new first line: new ids
             tf.seen, tf.at_eof = None, False  # read again at once: what the last look saw is behind us
             tf.f.pos = 0
-            tf.parts, tf.parts_len, tf.start, tf.skipping, tf.split_index = [], 0, 0, False, 0
+            tf.framer.reset(0)
             if tf.codec is not None:
                 tf.codec.reset()
             tf.cursor.reset()
@@ -527,9 +530,8 @@ class TailInput(Input):
                 # completed from the API (and the pod's podlog.io/multiline) when kubernetes_metadata runs
                 fields["kubernetes"], pod_rules = from_pod(meta)
         lift, parse = self._parser
-        codec = LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse)
-        codec.max_joined = o.max_line_size  # CRI/docker fragments joined: the same limit and action as a raw line
-        codec.truncate_joined = o.max_line_action == "truncate"
+        # CRI/docker fragments joined obey the same limit as a raw line
+        codec = LineCodec(fmt, fields, o.message_key, lift_json=lift, parse=parse, limit=self.line_limit)
         if self._multiline is not None:
             codec.multiline = self._multiline.assembler()
         if pod_rules is not None:
@@ -539,117 +541,43 @@ class TailInput(Input):
         return codec
 
     def _consume(self, tf: TailedFile, data: bytes) -> None:
-        last_nl = data.rfind(b"\n")
-        if last_nl < 0:
-            tf.parts.append(data)
-            tf.parts_len += len(data)
-            if tf.parts_len > self.options.max_line_size:
+        framed = tf.framer.push(data)
+        if framed is None:
+            if tf.framer.overlong():
                 self._cut_long_line(tf)
             return
-        if tf.parts:
-            tf.parts.append(data[:last_nl])
-            buf = b"".join(tf.parts)
-        else:
-            buf = data[:last_nl]
-        base = tf.start
-        rest = data[last_nl + 1 :]
-        tf.parts = [rest] if rest else []
-        tf.parts_len = len(rest)
-        tf.start = base + len(buf) + 1
+        buf, base = framed
         tf.window = next_window(tf.window, buf)
-        self._lines(tf, buf.split(b"\n"), base, long=len(buf) > self.options.max_line_size)
-
-    def _lines(self, tf: TailedFile, lines: list[bytes], base: int, long: bool) -> None:
-        docs: list[bytes] = []
-        offsets: list[int] = []
+        lines = buf.split(b"\n")
         if tf.codec is None:
             tf.codec = self._codec(tf, lines[0])
-        limit = self.options.max_line_size
-        if tf.skipping or tf.split_index or (long and max(map(len, lines)) > limit):
-            self._long_lines(tf, lines, base, docs, offsets)
-        else:
-            tf.codec.decode(lines, base, docs, offsets)
+        docs: list[bytes] = []
+        offsets: list[int] = []
+        tf.framer.decode_lines(tf.codec, lines, base, len(buf) > self.options.max_line_size, docs, offsets)
         self._emit_batch(tf, docs, offsets, tf.start)
-
-    def _long_lines(self, tf: TailedFile, lines: list[bytes], off: int, docs: list[bytes], offs: list[int]) -> None:
-        """The slow path for lines over max_line_size and continuations of cut lines."""
-        assert tf.codec is not None
-        limit = self.options.max_line_size
-        now = now_rfc3339()
-        for line in lines:
-            start = off
-            off += len(line) + 1
-            if tf.skipping:
-                tf.skipping = False  # the rest of a truncated line: dropped on purpose, counted
-                log.debug("dropped %d bytes of a truncated line in %s", len(line), tf.f.path)
-                continue
-            if tf.split_index:
-                self._pieces(tf, line, start, docs, offs, now, last=True)
-                continue
-            if len(line) > limit:
-                self._pieces(tf, line, start, docs, offs, now, last=True)
-                continue
-            tf.codec.decode([line], start, docs, offs)
-
-    def _pieces(self, tf: TailedFile, data: bytes, start: int, docs: list[bytes], offs: list[int], now: bytes,
-                last: bool) -> bytes:
-        """Cut ``data`` at max_line_size; returns the unfinished remainder when not ``last``."""
-        assert tf.codec is not None
-        limit = self.options.max_line_size
-        truncate = self.options.max_line_action == "truncate"
-        while len(data) > limit or (last and data):
-            piece, data = data[:limit], data[limit:]
-            if truncate:
-                tf.codec.flags_record(piece, start, docs, offs, {"truncated": True}, now)
-                return b""
-            tf.codec.flags_record(piece, start, docs, offs, {"split": tf.split_index}, now)
-            tf.split_index += 1
-            start += len(piece)
-        if last:
-            tf.split_index = 0
-        return data
 
     def _cut_long_line(self, tf: TailedFile) -> None:
         """A line still without newline outgrew max_line_size: emit what we have, marked."""
         if tf.codec is None:
-            tf.codec = self._codec(tf, tf.parts[0])
-        data = b"".join(tf.parts)
+            tf.codec = self._codec(tf, tf.framer.parts[0])
         docs: list[bytes] = []
         offs: list[int] = []
-        if tf.skipping:
-            rest = b""
-        elif self.options.max_line_action == "truncate":
-            tf.codec.flags_record(data[: self.options.max_line_size], tf.start, docs, offs, {"truncated": True})
-            rest = b""
-            tf.skipping = True
-        else:
-            rest = self._pieces(tf, data, tf.start, docs, offs, now_rfc3339(), last=False)
-        consumed = len(data) - len(rest)
-        tf.start += consumed
+        tf.framer.cut(tf.codec, docs, offs)
         tf.window = b""  # no longer the bytes just before start
-        tf.parts = [rest] if rest else []
-        tf.parts_len = len(rest)
         self._emit_batch(tf, docs, offs, tf.start)
 
     def _flush_partial_line(self, tf: TailedFile) -> None:
         """Emit a last line that never got its newline (timeout, EOF in exit_on_eof, file left)."""
-        if not tf.parts:
+        taken = tf.framer.take_unfinished()
+        if taken is None:
             return
-        data = b"".join(tf.parts)
-        base = tf.start
-        tf.parts, tf.parts_len = [], 0
-        tf.start = base + len(data)
+        data, base = taken
         tf.window = b""
         if tf.codec is None:
             tf.codec = self._codec(tf, data)
         docs: list[bytes] = []
         offs: list[int] = []
-        if tf.skipping:
-            tf.skipping = False  # the end of a truncated line: dropped on purpose
-        elif tf.split_index:
-            self._pieces(tf, data, base, docs, offs, now_rfc3339(), last=True)
-        else:
-            tf.codec.decode([data], base, docs, offs)
+        tf.framer.last_line(tf.codec, data, base, docs, offs)
         self._emit_batch(tf, docs, offs, tf.start)
 
     def _expire_events(self, tf: TailedFile, now: float) -> None:

@@ -1,4 +1,4 @@
-"""The state of one followed file: where it is read to, its unfinished line, its codec and cursor."""
+"""The state of one followed file: where it is read to, its framer (the unfinished line), its codec and cursor."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import time
 
 from podlog.codecs.container import LineCodec
+from podlog.codecs.framing import LineFramer, LineLimit
 from podlog.inputs.tail.checkpoint import Cursor
 from podlog.inputs.tail.follow import Followed
 
@@ -16,18 +17,14 @@ class TailedFile:
     """A followed file with its line assembly, envelope codec and cursor."""
 
     def __init__(self, f: Followed, tag: str, codec: LineCodec | None, cursor: Cursor,
-                 now: float | None = None) -> None:
+                 limit: LineLimit | None = None, now: float | None = None) -> None:
         self.f = f
         self.tag = tag
         self.codec = codec                # None until the first line tells the envelope
         self.cursor = cursor
         self.realpath = os.path.realpath(f.path)
-        self.parts: list[bytes] = []      # bytes after the last newline
-        self.parts_len = 0
-        self.start = f.pos                # offset of parts[0]
+        self.framer = LineFramer(limit or LineLimit(), f.pos, f.path)  # lines cut at newlines and at the limit
         self.last_data = time.monotonic() if now is None else now  # now: the tail input's clock
-        self.split_index = 0              # >0: the next line continues a line cut at max_line_size
-        self.skipping = False             # truncate mode: dropping the rest of a cut line
         self.left_at: float | None = None  # when rotation/deletion was seen
         self.at_eof = False
         self.deleted = False
@@ -36,3 +33,8 @@ class TailedFile:
         self.source: str | None = None    # its records' source (ids): dev:inode and its first line's crc
         self.before_truncation: tuple[int, int, bytes, int] | None = None  # (fp_len, fp, window, start)
         self.fragments_since: dict[int, float] = {}  # a held CRI/docker fragment's offset -> when first seen held
+
+    @property
+    def start(self) -> int:
+        """Offset of the next line: everything before it is read (and framed)."""
+        return self.framer.start
