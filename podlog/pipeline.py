@@ -47,7 +47,7 @@ def build_plugin(spec: PluginSpec, **context: Any) -> Plugin:
     try:
         cls = lookup(spec.kind, spec.type)
     except KeyError as exc:
-        raise ConfigError(spec.where.child("type") if "type" in getattr(spec.where, "key_lines", {}) else spec.where,
+        raise ConfigError(spec.where.child("type") if "type" in spec.where.key_lines else spec.where,
                           str(exc.args[0])) from None
     options = cls.Options.from_mapping(spec.options, spec.where, f"{spec.where.path}." if spec.where.path else "")
     return cls(options, **context)
@@ -259,7 +259,7 @@ class Runners:
         self.config = config
         self.metrics = metrics or AgentMetrics()
         self.ledger = ledger or Ledger()
-        self.shared_limit = SharedLimit(getattr(config.agent, "total_limit_size", 0))
+        self.shared_limit = SharedLimit(config.agent.total_limit_size)
         self.runners: list[OutputRunner] = []
 
     def target(self, spec: PluginSpec, name: str, output: Output, buffer: BufferOptions, where: Located) -> Target:

@@ -74,8 +74,6 @@ class FileBuffer(MemoryBuffer):
         super().__init__(options, shared)
         self.path = path
         self._seq = 0
-        self.write_errors = 0
-        self.last_error = ""
         self.replayed_chunks = self.replayed_records = 0
         if replay:
             self.replay()

@@ -64,6 +64,8 @@ class MemoryBuffer:
         self.refusing = False
         self.blocked_since: float | None = None
         self.dropped_records = 0
+        self.write_errors = 0  # disk writes that failed (a file buffer's; a memory buffer writes none)
+        self.last_error = ""
         # Told (under the buffer lock, before acks are released) of each chunk drop_oldest_chunk gives up.
         self.on_drop: Callable[[Chunk, str], None] | None = None
 

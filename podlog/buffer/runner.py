@@ -315,7 +315,7 @@ class OutputRunner:
             "blocked": buf.blocked_since is not None,
             "retry_attempts": self._retry_attempts,
             "retry_next_seconds": max(0.0, self._retry_at - time.monotonic()) if self._retry_attempts else 0.0,
-            "buffer_write_errors": getattr(buf, "write_errors", 0), "buffer_error": getattr(buf, "last_error", ""),
+            "buffer_write_errors": buf.write_errors, "buffer_error": buf.last_error,
             "running": bool(self._threads) and all(t.is_alive() for t in self._threads),
             # per-item outcomes an output counts itself (Elasticsearch: indexed, duplicate, retry_429, ...)
             "items": self.output.stats(),
