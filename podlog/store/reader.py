@@ -18,7 +18,7 @@ import orjson
 
 from podlog.store.query import Highlighter, QuerySyntaxError, compile_query
 from podlog.store.record import message_of
-from podlog.store.schema import Layout
+from podlog.store.schema import NONE, Layout
 from podlog.store.writer import directory_bytes
 
 __all__ = ["NotFound", "StoreReader"]
@@ -160,12 +160,21 @@ class StoreReader:
         column, kind = resolved
         searcher = self.searcher()
         # Each segment reports up to segment_size values: exact while a segment holds fewer distinct values.
-        # The total of matches comes from the same pass over them (every record has a time), not a second one.
-        agg = {"v": {"terms": {"field": column, "size": size, "segment_size": max(size * 100, TOP_SEGMENT_SIZE)}},
-               "n": {"value_count": {"field": "ts"}}}
-        both = searcher.aggregate(query, agg)
-        result, total = both["v"], int(both["n"]["value"] or 0)
-        values = [[b["key"], int(b["doc_count"])] for b in result["buckets"]]
+        segment_size = max(size * 100, TOP_SEGMENT_SIZE)
+        if kind == "keyword" and self.layout.dense:
+            # Every record holds one value (NONE when it lacks the field), so the buckets also sum to the total
+            # of matches: one pass over a dense column, no second count.
+            agg = {"v": {"terms": {"field": column, "size": size + 1, "segment_size": segment_size}}}
+            result = searcher.aggregate(query, agg)["v"]
+            total = sum(int(b["doc_count"]) for b in result["buckets"]) + int(result.get("sum_other_doc_count", 0))
+            values = [[b["key"], int(b["doc_count"])] for b in result["buckets"] if b["key"] != NONE][:size]
+        else:
+            # The total of matches comes from the same pass over them (every record has a time), not a second one.
+            agg = {"v": {"terms": {"field": column, "size": size, "segment_size": segment_size}},
+                   "n": {"value_count": {"field": "ts"}}}
+            both = searcher.aggregate(query, agg)
+            result, total = both["v"], int(both["n"]["value"] or 0)
+            values = [[b["key"], int(b["doc_count"])] for b in result["buckets"]]
         out: dict[str, Any] = {"field": name, "total": total}
         if result.get("doc_count_error_upper_bound", 0):
             values = self._recount(values, query, column, kind)  # exact counts; the list itself may miss one

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from podlog.store.record import keyword, lookup, message_of, time_us
-from podlog.store.schema import EXTRACTED, K8S_EXTRACTED, Layout, field_internal
+from podlog.store.schema import EXTRACTED, K8S_EXTRACTED, NONE, Layout, field_internal
 
 __all__ = ["StoreWriter", "directory_bytes"]
 
@@ -89,6 +89,7 @@ class StoreWriter:
         self._extra = [(tuple(name.split(".")), field_internal("f_", name), kind)
                        for name, kind in self.layout.fields.items()]
         self.deleted = 0
+        self._dense = self.layout.keyword_columns() if self.layout.dense else []
 
     def _max_seq(self) -> int:
         import tantivy
@@ -122,6 +123,9 @@ class StoreWriter:
         all_fields = self.layout.all_fields
         loads = orjson.loads
         b64 = binascii.b2a_base64
+        template: dict[str, Any] = dict.fromkeys(self._dense, NONE)
+        template["tag"] = tag
+        template["source"] = source
         out = []
         append = out.append
         for i, raw in enumerate(docs):
@@ -131,10 +135,11 @@ class StoreWriter:
                 record = None
             if type(record) is not dict:
                 record = {"message": raw.decode("utf-8", "replace")}
-            doc: dict[str, Any] = {
-                "ts": time_us(record, now), "message": message_of(record),
-                "src": b64(raw, newline=False).decode("ascii"), "tag": tag, "source": source,
-                "offset": offsets[i] if offsets is not None and i < len(offsets) else -1}
+            doc = template.copy()  # every keyword column NONE (dense stores), then what the record has
+            doc["ts"] = time_us(record, now)
+            doc["message"] = message_of(record)
+            doc["src"] = b64(raw, newline=False).decode("ascii")
+            doc["offset"] = offsets[i] if offsets is not None and i < len(offsets) else -1
             k8s = record.get("kubernetes")
             if type(k8s) is dict:
                 for key, column in _K8S_COLUMNS:
