@@ -67,7 +67,9 @@ def parse_time_us(value: Any) -> int | None:
 
 
 def time_us(record: dict[str, Any], default: int) -> int:
-    for key in ("@timestamp", "time", "timestamp"):
+    """The event time: the record's own ``time``/``timestamp`` when it has one that parses (a JSON log line's
+    time), else ``@timestamp`` (the time the runtime or the agent stamped on the line), else ``default``."""
+    for key in ("time", "timestamp", "@timestamp"):
         if key in record:
             parsed = parse_time_us(record[key])
             if parsed is not None:
