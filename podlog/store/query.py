@@ -383,7 +383,10 @@ class Compiler:
                 return self._present(column, regex) if self.layout.dense else regex
             return t.Query.term_query(self.schema, column, text)
         if kind == "number":
-            return t.Query.term_query(self.schema, column, self._number(text, node.pos, column))
+            value = self._number(text, node.pos, column)
+            if column == "offset":  # a fast column only (no term index: nearly every value is distinct)
+                return t.Query.range_query(self.schema, column, t.FieldType.Integer, value, value)
+            return t.Query.term_query(self.schema, column, value)
         if kind == "json":
             return self._json_term(column, text, wild, node.pos)
         bound = self._time(text, node.pos)
