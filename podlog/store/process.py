@@ -79,8 +79,11 @@ class WriterProcess:
 
     def _spawn(self) -> None:
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        env = dict(os.environ)  # the child imports this very podlog, installed or not
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         proc = subprocess.Popen([sys.executable, "-m", "podlog.store.process", json.dumps(self.config), str(level)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=env)
         try:
             import fcntl
 
@@ -97,6 +100,9 @@ class WriterProcess:
         for line in proc.stdout:
             kind, _, rest = line.decode("utf-8", "replace").rstrip("\n").partition(" ")
             number, _, reason = rest.partition(" ")
+            if kind not in ("R", "C", "F") or not number.isdigit():
+                log.error("store writer process %d said something unexpected: %r", proc.pid, line[:200])
+                continue
             with self._cond:
                 if kind == "R":  # the store is open
                     self._ready.set()

@@ -46,7 +46,7 @@ class StoreReader:
         if layout is None or not tantivy.Index.exists(path):
             raise FileNotFoundError(f"no podlog store at {path} (start the agent with a store output first)")
         self.layout = layout
-        self.index = tantivy.Index.open(path)
+        self.index = Layout.prepare(tantivy.Index.open(path))
         self.schema = self.index.schema
         self.reload_interval = reload_interval
         self._reloaded = 0.0
@@ -95,7 +95,7 @@ class StoreReader:
             except orjson.JSONDecodeError:
                 record = None
             if not isinstance(record, dict):  # stored as it came: show it as the message, like the writer
-                record = {"message": bytes(raw).decode("utf-8", "replace")}
+                record = {"message": raw if isinstance(raw, str) else bytes(raw).decode("utf-8", "replace")}
             message = message_of(record)
             out.append({"id": str(seq), "time": ts // 1000, "message": message,
                         "fields": record, "highlight": highlighter.spans(message) if highlighter else [],

@@ -53,8 +53,8 @@ def open_index(path: str, layout: Layout) -> tuple[Any, Layout]:
             log.warning("store %s keeps the labels and fields it was created with (labels %s, fields %s, "
                         "index_all_fields %s); new ones take a new store path", path, saved.labels, saved.fields,
                         saved.all_fields)
-        return tantivy.Index.open(path), saved
-    index = tantivy.Index(layout.schema(), path=path, reuse=False)
+        return Layout.prepare(tantivy.Index.open(path)), saved
+    index = Layout.prepare(tantivy.Index(layout.schema(), path=path, reuse=False))
     layout.save(path)
     return index, layout
 
@@ -123,6 +123,7 @@ class StoreWriter:
         all_fields = self.layout.all_fields
         loads = orjson.loads
         b64 = binascii.b2a_base64
+        text_src = self.layout.dense
         template: dict[str, Any] = dict.fromkeys(self._dense, NONE)
         template["tag"] = tag
         template["source"] = source
@@ -138,7 +139,7 @@ class StoreWriter:
             doc = template.copy()  # every keyword column NONE (dense stores), then what the record has
             doc["ts"] = time_us(record, now)
             doc["message"] = message_of(record)
-            doc["src"] = b64(raw, newline=False).decode("ascii")
+            doc["src"] = raw.decode("utf-8", "replace") if text_src else b64(raw, newline=False).decode("ascii")
             doc["offset"] = offsets[i] if offsets is not None and i < len(offsets) else -1
             k8s = record.get("kubernetes")
             if type(k8s) is dict:
