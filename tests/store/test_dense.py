@@ -56,3 +56,20 @@ def test_new_stores_are_dense(tmp_path: Path) -> None:
     assert reader.searcher().aggregate(reader.query("plain", *span)[0],
                                        {"v": {"terms": {"field": "level"}}})["v"]["buckets"] == [
         {"key": "\x00", "doc_count": 20}]
+
+
+def test_time_windows_are_exact_at_any_boundary(tmp_path: Path) -> None:
+    """Version 2 narrows a time range by its minutes' term index before the exact range: the bounds stay
+    exact to the millisecond on both sides of a minute's edge."""
+    writer = make_store(tmp_path / "s", Layout())
+    times = [BASE_MS + i * 7_499 for i in range(200)]  # every ~7.5 s over 25 minutes, crossing minute edges
+    write(writer, [record(ms, f"r {i}") for i, ms in enumerate(times)])
+    writer.close()
+    reader = StoreReader(str(tmp_path / "s"), reload_interval=0)
+    for low, high in [(BASE_MS, BASE_MS + 59_999), (BASE_MS + 59_980, BASE_MS + 60_000),
+                      (BASE_MS + 7_499, BASE_MS + 7_499), (BASE_MS + 123_456, BASE_MS + 1_234_567),
+                      (BASE_MS - 60_000, BASE_MS + 10_000_000)]:
+        expected = sum(low <= ms <= high for ms in times)
+        assert reader.search("", low, high, size=0)["total"] == expected, (low, high)
+        hits = reader.search("", low, high, size=500)["hits"]
+        assert sorted(h["time"] for h in hits) == sorted(ms for ms in times if low <= ms <= high)
