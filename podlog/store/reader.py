@@ -80,9 +80,10 @@ class StoreReader:
         return t.Query.boolean_query([(t.Occur.Must, self.window(low, high)), (t.Occur.Must, query)]), ast
 
     def window(self, low_us: int, high_us: int) -> Any:
-        """Records with ``low_us <= time <= high_us``: the exact range on the time column, ANDed (version 2)
-        with the range of their minutes' term index, so a big segment's column is read only where those
-        minutes are, not from end to end (~3x faster for an hour inside a 4M-record segment)."""
+        """Records with ``low_us <= time <= high_us``: the exact range on the time column, ANDed in version 2
+        with the range of their minutes from the minutes' term index, which lets tantivy skip the parts of a big
+        merged segment outside those minutes (~15% less CPU for an hour inside a 4M-record segment; a union of
+        whole minutes with exact edges, or whole minutes minus the edges, both cost more than the range alone)."""
         t = self.t
         exact = t.Query.range_query(self.schema, "ts", t.FieldType.Integer, low_us, high_us)
         if not self.layout.dense or low_us <= -_MAX_I64 or high_us >= _MAX_I64:
