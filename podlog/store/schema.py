@@ -47,8 +47,6 @@ _SAFE = re.compile(r"[^A-Za-z0-9_]")
 # a NUL character as a whole value; queries and top values leave it out (see query.py, reader.py).
 NONE = "\x00"
 LAYOUT_VERSION = 2  # 2: dense keyword columns, the record stored as text
-MINUTE = "tm"  # version 2: the time in whole minutes, indexed (see Layout.schema)
-MINUTE_US = 60_000_000
 STORED_ONLY = "podlog_stored_only"  # a tokenizer that keeps no token: a text field only stored
 
 
@@ -106,13 +104,9 @@ class Layout:
 
         sb = tantivy.SchemaBuilder()
         sb.add_integer_field("seq", stored=False, indexed=True, fast=True)
-        # Ranges of time read the fast column, never a term index of its nearly distinct values (tantivy's
-        # inverted range over them is ~10x slower), so version 2 indexes the minute instead: the reader ANDs a
-        # range of minutes (a few terms) with the exact range, so only the docs of those minutes are read from a
-        # big merged segment's column rather than all of it.
+        # Ranges of time read the fast column; a term index of its nearly distinct values is never used (tantivy's
+        # inverted range over them is ~10x slower), so version 2 does not build one.
         sb.add_integer_field("ts", stored=False, indexed=not self.dense, fast=True)
-        if self.dense:
-            sb.add_integer_field(MINUTE, stored=False, indexed=True, fast=False)
         sb.add_text_field("message", stored=False, tokenizer_name="default", index_option="position")
         if self.dense:  # the record as text, stored only (its tokenizer keeps no token): no base64 either way
             sb.add_text_field("src", stored=True, tokenizer_name=STORED_ONLY, index_option="basic")

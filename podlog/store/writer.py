@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from podlog.store.record import keyword, lookup, message_of, time_us
-from podlog.store.schema import EXTRACTED, K8S_EXTRACTED, MINUTE, MINUTE_US, NONE, Layout, field_internal
+from podlog.store.schema import EXTRACTED, K8S_EXTRACTED, NONE, Layout, field_internal
 
 __all__ = ["StoreWriter", "directory_bytes"]
 
@@ -137,9 +137,7 @@ class StoreWriter:
             if type(record) is not dict:
                 record = {"message": raw.decode("utf-8", "replace")}
             doc = template.copy()  # every keyword column NONE (dense stores), then what the record has
-            doc["ts"] = ts = time_us(record, now)
-            if text_src:
-                doc[MINUTE] = ts // MINUTE_US
+            doc["ts"] = time_us(record, now)
             doc["message"] = message_of(record)
             doc["src"] = raw.decode("utf-8", "replace") if text_src else b64(raw, newline=False).decode("ascii")
             doc["offset"] = offsets[i] if offsets is not None and i < len(offsets) else -1

@@ -59,8 +59,8 @@ def test_new_stores_are_dense(tmp_path: Path) -> None:
 
 
 def test_time_windows_are_exact_at_any_boundary(tmp_path: Path) -> None:
-    """Version 2 narrows a time range by its minutes' term index before the exact range: the bounds stay
-    exact to the millisecond on both sides of a minute's edge."""
+    """Version 2 keeps no term index of the time: ranges read the time column, exact to the millisecond on
+    both sides of a minute's edge."""
     writer = make_store(tmp_path / "s", Layout())
     times = [BASE_MS + i * 7_499 for i in range(200)]  # every ~7.5 s over 25 minutes, crossing minute edges
     write(writer, [record(ms, f"r {i}") for i, ms in enumerate(times)])
