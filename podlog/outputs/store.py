@@ -26,7 +26,8 @@ class StoreOutput(Output):
     class Options(Output.Options):
         path = Option("str", doc="Directory of the store (created if missing; one agent writes it).")
         commit_interval = Option("duration", 1.0, doc="Commit (make durable and visible) about this often.")
-        commit_docs = Option("int", 100000, doc="Commit sooner once this many records wait.")
+        commit_docs = Option("int", 20000, doc="Commit sooner once this many records wait (small segments merge "
+                             "into time-local ones, so a query of an hour skips the segments outside it).")
         retention = Option("duration", 0.0, doc="Delete records older than this (0: keep them).")
         max_size = Option("size", 0, doc="Delete the oldest records while the store is bigger than this (0: no "
                           "limit).")

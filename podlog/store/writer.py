@@ -63,7 +63,7 @@ class StoreWriter:
     """Owns the tantivy IndexWriter (one per store: tantivy locks the directory against a second writer)."""
 
     def __init__(self, path: str, layout: Layout | None = None, *, commit_interval: float = 1.0,
-                 commit_docs: int = 100000, heap_bytes: int = 64 * 1024 * 1024, threads: int = 1,
+                 commit_docs: int = 20000, heap_bytes: int = 64 * 1024 * 1024, threads: int = 1,
                  retention_age: float = 0.0, retention_bytes: int = 0, retention_check: float = 30.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.path = path
