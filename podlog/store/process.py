@@ -55,7 +55,7 @@ class WriterProcess:
         self._send = threading.Lock()       # one message at a time on the pipe, numbered in order
         self._cond = threading.Condition()  # guards the fields below
         self._proc: subprocess.Popen[bytes] | None = None
-        self._outstanding: set[int] = set()
+        self._outstanding: dict[int, int] = {}  # chunk number -> pid of the child that has it
         self._results: dict[int, str | None] = {}
         self._next = 0
         self._spawned = 0.0
@@ -109,17 +109,17 @@ class WriterProcess:
                     self._cond.notify_all()
                     continue
                 n = int(number)
-                if n in self._outstanding:
-                    self._outstanding.discard(n)
+                if self._outstanding.get(n) == proc.pid:
+                    del self._outstanding[n]
                     self._results[n] = None if kind == "C" else (reason or "store writer failed")
                     self._cond.notify_all()
         code = proc.wait()
         proc.stdout.close()
         with self._cond:
-            lost = sorted(self._outstanding)
+            lost = [n for n, pid in self._outstanding.items() if pid == proc.pid]  # not a newer child's
             for n in lost:
                 self._results[n] = f"store writer process exited with code {code} before committing"
-            self._outstanding.clear()
+                del self._outstanding[n]
             self._cond.notify_all()
             closing = self._closing
         if not closing or code:
@@ -148,14 +148,14 @@ class WriterProcess:
             with self._cond:
                 self._next += 1
                 number = self._next
-                self._outstanding.add(number)
+                self._outstanding[number] = proc.pid
             try:
                 proc.stdin.write(_HEADER.pack(number, len(payload)))
                 proc.stdin.write(payload)
                 proc.stdin.flush()
             except (BrokenPipeError, OSError, ValueError) as exc:
                 with self._cond:
-                    self._outstanding.discard(number)
+                    self._outstanding.pop(number, None)
                 raise RuntimeError(f"store writer process is gone ({exc})") from exc
         return number
 
@@ -166,7 +166,7 @@ class WriterProcess:
             while number not in self._results:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._outstanding.discard(number)  # a late answer is dropped; the chunk is written again
+                    self._outstanding.pop(number, None)  # a late answer is dropped; the chunk is written again
                     return "store commit did not happen in time"
                 self._cond.wait(min(left, 1.0))
             return self._results.pop(number)
