@@ -58,8 +58,9 @@ class StoreOutput(Output):
 
     def start(self) -> None:
         o = self.options
-        layout = {"labels": [str(x) for x in o.labels], "fields": {str(k): str(v) for k, v in o.fields.items()},
-                  "all_fields": bool(o.index_all_fields)}
+        layout: dict[str, Any] = {"labels": [str(x) for x in o.labels],
+                                  "fields": {str(k): str(v) for k, v in o.fields.items()},
+                                  "all_fields": bool(o.index_all_fields)}
         settings = {"commit_interval": o.commit_interval, "commit_docs": o.commit_docs, "heap_bytes": o.heap_size,
                     "threads": o.threads, "retention_age": o.retention, "retention_bytes": o.max_size,
                     "retention_check": o.retention_check}

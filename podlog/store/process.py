@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import msgpack
 
@@ -197,7 +197,7 @@ class WriterProcess:
         return proc.pid if proc is not None else None
 
 
-def _close_quietly(stream: BinaryIO | None) -> None:
+def _close_quietly(stream: IO[bytes] | None) -> None:
     """Close our end of a pipe whose reader may be gone (what is still buffered for it is dropped)."""
     if stream is None:
         return

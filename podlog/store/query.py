@@ -431,6 +431,8 @@ class Compiler:
     def _range(self, node: Range) -> Any:
         t = self.t
         column, kind = self._column(node.field, node.pos)
+        lo: float
+        hi: float
         if kind == "time":
             ft, lo, hi = t.FieldType.Integer, -(2**62), 2**62
             if node.low is not None:

@@ -127,7 +127,7 @@ class StoreWriter:
         template: dict[str, Any] = dict.fromkeys(self._dense, NONE)
         template["tag"] = tag
         template["source"] = source
-        out = []
+        out: list[dict[str, Any]] = []
         append = out.append
         for i, raw in enumerate(docs):
             try:
