@@ -26,7 +26,8 @@ class StoreOutput(Output):
     class Options(Output.Options):
         path = Option("str", doc="Directory of the store (created if missing; one agent writes it).")
         commit_interval = Option("duration", 1.0, doc="Commit (make durable and visible) about this often.")
-        commit_docs = Option("int", 20000, doc="Commit sooner once this many records wait.")
+        commit_docs = Option("int", 20000, doc="Commit sooner once this many records wait (small segments merge "
+                             "into time-local ones, so a query of an hour skips the segments outside it).")
         retention = Option("duration", 0.0, doc="Delete records older than this (0: keep them).")
         max_size = Option("size", 0, doc="Delete the oldest records while the store is bigger than this (0: no "
                           "limit).")
@@ -43,6 +44,9 @@ class StoreOutput(Output):
         heap_size = Option("size", 64 * 1024 * 1024, doc="Indexing memory of the writer.")
         threads = Option("int", 1, doc="Indexing threads of the writer.")
         commit_timeout = Option("duration", 60.0, doc="A chunk whose commit takes longer is retried.")
+        writer_process = Option("bool", True, doc="Index in a child process of the agent (the agent's Python "
+                                "then only reads and parses: about twice the rows per second on two cores); "
+                                "false: in the agent's own process.")
 
     options: Options
 
@@ -55,16 +59,23 @@ class StoreOutput(Output):
         self.writer: Any = None
 
     def start(self) -> None:
-        from podlog.store.schema import Layout
-        from podlog.store.writer import StoreWriter
-
         o = self.options
-        self.writer = StoreWriter(
-            o.path, Layout(labels=[str(x) for x in o.labels], fields={str(k): str(v) for k, v in o.fields.items()},
-                           all_fields=o.index_all_fields),
-            commit_interval=o.commit_interval, commit_docs=o.commit_docs, heap_bytes=o.heap_size,
-            threads=o.threads, retention_age=o.retention, retention_bytes=o.max_size,
-            retention_check=o.retention_check)
+        layout: dict[str, Any] = {"labels": [str(x) for x in o.labels],
+                                  "fields": {str(k): str(v) for k, v in o.fields.items()},
+                                  "all_fields": bool(o.index_all_fields)}
+        settings: dict[str, Any] = {
+            "commit_interval": o.commit_interval, "commit_docs": o.commit_docs, "heap_bytes": o.heap_size,
+            "threads": o.threads, "retention_age": o.retention, "retention_bytes": o.max_size,
+            "retention_check": o.retention_check}
+        if o.writer_process:
+            from podlog.store.process import WriterProcess
+
+            self.writer = WriterProcess({"path": o.path, "layout": layout, **settings})
+        else:
+            from podlog.store.schema import Layout
+            from podlog.store.writer import StoreWriter
+
+            self.writer = StoreWriter(o.path, Layout(**layout), **settings)
         self.writer.start()
 
     def write(self, chunk: Chunk) -> Result:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podlog.store.record import parse_time_us
-from podlog.store.schema import Layout
+from podlog.store.schema import NONE, Layout
 
 __all__ = ["Highlighter", "QuerySyntaxError", "compile_query", "parse"]
 
@@ -328,7 +328,9 @@ class Compiler:
         if isinstance(node, Range):
             return self._range(node)
         if isinstance(node, Exists):
-            column, _ = self._column(node.field, node.pos)
+            column, kind = self._column(node.field, node.pos)
+            if kind == "keyword" and self.layout.dense:
+                return self._present(column, t.Query.all_query())
             return t.Query.exists_query(column)
         raise TypeError(node)
 
@@ -343,6 +345,12 @@ class Compiler:
         if all(occur == t.Occur.MustNot for occur, _ in clauses):
             clauses.append((t.Occur.Must, t.Query.all_query()))
         return t.Query.boolean_query(clauses)
+
+    def _present(self, column: str, query: Any) -> Any:
+        """``query`` without the records that lack the field (they hold NONE in dense keyword columns)."""
+        t = self.t
+        return t.Query.boolean_query([(t.Occur.Must, query),
+                                      (t.Occur.MustNot, t.Query.term_query(self.schema, column, NONE))])
 
     def _column(self, name: str, pos: int) -> tuple[str, str]:
         resolved = self.layout.resolve(name)
@@ -371,10 +379,14 @@ class Compiler:
             return t.Query.phrase_query(self.schema, column, words)
         if kind == "keyword":
             if wild:
-                return t.Query.regex_query(self.schema, column, _wildcard_regex(text))
+                regex = t.Query.regex_query(self.schema, column, _wildcard_regex(text))
+                return self._present(column, regex) if self.layout.dense else regex
             return t.Query.term_query(self.schema, column, text)
         if kind == "number":
-            return t.Query.term_query(self.schema, column, self._number(text, node.pos, column))
+            value = self._number(text, node.pos, column)
+            if column == "offset":  # a fast column only (no term index: nearly every value is distinct)
+                return t.Query.range_query(self.schema, column, t.FieldType.Integer, value, value)
+            return t.Query.term_query(self.schema, column, value)
         if kind == "json":
             return self._json_term(column, text, wild, node.pos)
         bound = self._time(text, node.pos)
@@ -419,8 +431,8 @@ class Compiler:
     def _range(self, node: Range) -> Any:
         t = self.t
         column, kind = self._column(node.field, node.pos)
-        lo: Any
-        hi: Any  # int (time, offset), float (number) or str (keyword) bounds
+        lo: float
+        hi: float
         if kind == "time":
             ft, lo, hi = t.FieldType.Integer, -(2**62), 2**62
             if node.low is not None:
@@ -437,8 +449,9 @@ class Compiler:
                 hi = self._number(node.high, node.pos, column)
         elif kind == "json":
             return self._json_range(column, node)
-        elif kind == "keyword":
-            ft, lo, hi = t.FieldType.Str, node.low or "", node.high or "\U0010ffff"
+        elif kind == "keyword":  # tantivy's range query takes no text bounds
+            raise QuerySyntaxError(f"ranges need a number or time field; {node.field!r} is a keyword field (wildcards "
+                                   "work on it: pod:web-*)", node.pos)
         else:
             raise QuerySyntaxError(f"ranges need a keyword, number or time field, not {node.field!r}", node.pos)
         return t.Query.range_query(self.schema, column, ft, lo, hi, include_lower=node.include_low or node.low is None,

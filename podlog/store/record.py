@@ -11,6 +11,7 @@ from podlog.store.schema import KEYWORDS, MESSAGE_KEYS
 __all__ = ["lookup", "message_of", "time_us"]
 
 _DAYS: dict[str, int] = {}
+_LAST: tuple[str, int] = ("", 0)  # the last second parsed (one tuple: threads swap it whole)
 
 
 def _epoch_seconds(text: str) -> int:
@@ -36,8 +37,14 @@ def parse_time_us(value: Any) -> int | None:
     if not isinstance(value, str) or len(value) < 19:
         return None
     if len(value) == 30 and value[19] == "." and value[29] == "Z":  # CRI's nanoseconds, the common case
+        global _LAST
+        second, seconds = _LAST  # neighbouring records share their second: parse it once
         try:
-            return _epoch_seconds(value[:19]) * 1_000_000 + int(value[20:26])
+            if value[:19] != second:
+                second = value[:19]
+                seconds = _epoch_seconds(second)
+                _LAST = (second, seconds)
+            return seconds * 1_000_000 + int(value[20:26])
         except ValueError:
             return None
     try:
@@ -60,7 +67,9 @@ def parse_time_us(value: Any) -> int | None:
 
 
 def time_us(record: dict[str, Any], default: int) -> int:
-    for key in ("@timestamp", "time", "timestamp"):
+    """The event time: the record's own ``time``/``timestamp`` when it has one that parses (a JSON log line's
+    time), else ``@timestamp`` (the time the runtime or the agent stamped on the line), else ``default``."""
+    for key in ("time", "timestamp", "@timestamp"):
         if key in record:
             parsed = parse_time_us(record[key])
             if parsed is not None:

@@ -14,7 +14,7 @@ from podlog.store.reader import StoreReader
 from podlog.store.record import parse_time_us
 from podlog.store.schema import Layout
 from podlog.store.writer import StoreWriter, directory_bytes
-from tests.store.helpers import BASE_MS, make_store, record, write
+from tests.store.helpers import BASE_MS, iso, make_store, record, write
 
 ALL = (0, BASE_MS + 10 * 86_400_000)
 
@@ -162,3 +162,17 @@ def test_a_chunk_in_slices_keeps_every_record_its_offset_and_one_commit(tmp_path
             [("file-a", 10 * i, f"a {i}") for i in range(7)] + [("file-b", -1, f"b {i}") for i in range(5)])
     finally:
         writer.close()
+
+
+def test_the_lines_own_time_is_the_event_time(tmp_path: Path) -> None:
+    """A JSON line's ``time`` beats ``@timestamp`` (when the line was read, or the runtime's stamp on it); a
+    ``time`` that is not a time leaves ``@timestamp`` in charge."""
+    writer = make_store(tmp_path / "s")
+    read_at = iso(BASE_MS + 3_600_000)
+    write(writer, [{"@timestamp": read_at, "time": iso(BASE_MS + 5), "msg": "own time"},
+                   {"@timestamp": read_at, "timestamp": "2026-12-01T03:00:00.007+00:00", "msg": "timestamp key"},
+                   {"@timestamp": read_at, "time": "12ms", "msg": "not a time"}])
+    reader = StoreReader(writer.path)
+    times = {h["message"]: h["time"] for h in reader.search("", *ALL)["hits"]}
+    assert times == {"own time": BASE_MS + 5, "timestamp key": BASE_MS + 7, "not a time": BASE_MS + 3_600_000}
+    writer.close()

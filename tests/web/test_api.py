@@ -89,6 +89,7 @@ def search(client: TestClient, q: str, **params: Any) -> dict[str, Any]:
     ("offset:[0 TO 500]", 13),                      # 6 lines of A (0..500), 7 of B (0..480)
     ("offset:[0 TO 500} AND namespace:shop", 5),
     ("offset:>=2500", 5),
+    ("offset:400", 2),                              # one line of A, one of B (a fast column, no term index)
     (f"time:[{BASE_MS} TO {BASE_MS + 4999}]", 10),  # A 0..4 and B 0..4
     ("time:>=2026-12-01T03:00:25Z", 5),
     ("pod:*", 40),
