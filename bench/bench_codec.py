@@ -47,7 +47,7 @@ def scenarios(n: int) -> dict[str, tuple[list[bytes], Callable[[], LineCodec]]]:
     def codec(fmt: str, lift: bool = False, parse: object = None, multiline: bool = False) -> Callable[[], LineCodec]:
         def make() -> LineCodec:
             c = LineCodec(fmt, FIELDS, "message", lift_json=lift, parse=parse)  # type: ignore[arg-type]
-            c.max_joined = 1024 * 1024
+            c.limit.size = 1024 * 1024
             if multiline:
                 c.multiline = java.assembler()  # type: ignore[union-attr]
             return c

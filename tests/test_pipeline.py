@@ -4,7 +4,6 @@ neutral defaults, and the dry run (``podlog check --input``) for inputs other th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -12,18 +11,15 @@ from prometheus_client import generate_latest
 
 import podlog.pipeline
 from podlog.batch import Ack, Batch
-from podlog.buffer.options import BufferOptions
 from podlog.cli import main
-from podlog.config.errors import Located
 from podlog.config.loader import load_config_text
-from podlog.config.model import PluginSpec
 from podlog.engine import Engine
 from podlog.filters._base import Filter, Filtered
 from podlog.inputs._base import Emit, Input
-from podlog.outputs._base import Output
 from podlog.pipeline import Runners, build
 from podlog.plugin import Plugin
 from podlog.telemetry.ledger import Ledger
+from tests.filters.helpers import Recorder
 from tests.k8s.events_helpers import core_event, series_event
 
 
@@ -60,26 +56,6 @@ def plugins(monkeypatch: pytest.MonkeyPatch) -> None:
         return mine.get((kind, name)) or real(kind, name)
 
     monkeypatch.setattr(podlog.pipeline, "lookup", lookup)
-
-
-class Recorder:
-    """Outputs as lists of batches; drops as (count, by)."""
-
-    def __init__(self) -> None:
-        self.got: dict[str, list[Batch]] = {}
-        self.drops: list[tuple[int, str | None]] = []
-
-    def target(self, spec: PluginSpec, name: str, output: Output, buffer: BufferOptions, where: Located) -> Any:
-        got = self.got.setdefault(name, [])
-
-        class Target:
-            def submit(self, batch: Batch) -> None:
-                got.append(batch)
-
-        return Target()
-
-    def dropped(self, batch: Batch, n: int, by: str | None) -> None:
-        self.drops.append((n, by))
 
 
 YAML = """

@@ -55,23 +55,6 @@ class LineCodec:
         self.fragments = Fragments(self.limit)
         self.multiline: Assembler | None = None  # set by the source: events joined after the fragments
 
-    # The limit's two settings, by their old names.
-    @property
-    def max_joined(self) -> int:
-        return self.limit.size
-
-    @max_joined.setter
-    def max_joined(self, size: int) -> None:
-        self.limit.size = size
-
-    @property
-    def truncate_joined(self) -> bool:
-        return self.limit.truncate
-
-    @truncate_joined.setter
-    def truncate_joined(self, truncate: bool) -> None:
-        self.limit.truncate = truncate
-
     # --- offsets -----------------------------------------------------------------
 
     def held_from(self) -> int | None:

@@ -63,10 +63,7 @@ def decode(builder: RecordBuilder, fragments: Fragments, lines: list[bytes], bas
                 append(spliced_tpl % (parts[0], parts[1], parts[3]))
                 continue
             if len(parts) == 4:
-                if parts[2] == b"P":
-                    held.add(parts[1])
-                else:
-                    held.discard(parts[1])  # the F that ends them: special, and later lines are fast again
+                _track_fragments(held, parts[2], parts[1])
             special.append(len(out))
             append(None)
     else:
@@ -75,6 +72,15 @@ def decode(builder: RecordBuilder, fragments: Fragments, lines: list[bytes], bas
         builder.build_into(records(fragments, lines, special, starts), out)
     docs.extend(filter(None, out))
     offsets.extend(compress(starts, out))
+
+
+def _track_fragments(held: set[bytes], flag: bytes, stream: bytes) -> None:
+    """A ``P`` line holds its stream: its later lines take the general path, where fragments are joined.
+    The ``F`` that ends them is special too, and the stream's later lines are fast again."""
+    if flag == b"P":
+        held.add(stream)
+    else:
+        held.discard(stream)
 
 
 def _decode_lines(builder: RecordBuilder, lines: list[bytes], held: set[bytes], lift: bool,
@@ -108,10 +114,7 @@ def _decode_lines(builder: RecordBuilder, lines: list[bytes], held: set[bytes], 
                 except UnicodeDecodeError:
                     pass
         elif len(parts) == 4 and parse is None:
-            if parts[2] == b"P":
-                held.add(parts[1])
-            else:
-                held.discard(parts[1])  # the F that ends them: special, and later lines are fast again
+            _track_fragments(held, parts[2], parts[1])
         special.append(len(out))
         append(None)
 

@@ -149,7 +149,7 @@ def test_parsed_records_spliced_like_the_general_path() -> None:
 def test_joined_fragments_are_cut_into_marked_pieces_past_the_limit() -> None:
     """A process that never writes a newline must not make the agent hold its output forever."""
     codec = LineCodec("cri")
-    codec.max_joined = 25
+    codec.limit.size = 25
     frag = [b"2024-01-01T00:00:00.%dZ stdout P %s" % (i, b"%d" % i * 10) for i in range(1, 6)]
     first, _ = decode(codec, [*frag[:2], b"2024-01-01T00:00:00.9Z stderr F other"])
     assert [(r["message"], r.get("podlog")) for r in first] == [("other", None)]
@@ -165,7 +165,7 @@ def test_joined_fragments_are_cut_into_marked_pieces_past_the_limit() -> None:
 
 def test_docker_fragments_cut_too_and_end_of_file_marks_the_piece() -> None:
     codec = LineCodec("docker")
-    codec.max_joined = 10
+    codec.limit.size = 10
     lines = [orjson.dumps({"log": c * 6, "stream": "stdout", "time": "2024-01-01T00:00:00Z"}) for c in "abc"]
     records, _ = decode(codec, lines)
     assert [(r["message"], r["podlog"]) for r in records] == [("aaaaaabbbbbb", {"split": 0})]
@@ -243,7 +243,7 @@ def test_payload_keys_written_with_escapes_still_count_as_clashes() -> None:
 
 def test_truncate_mode_keeps_the_first_piece_and_drops_the_rest_of_the_joined_line() -> None:
     codec = LineCodec("cri")
-    codec.max_joined, codec.truncate_joined = 25, True
+    codec.limit.size, codec.limit.truncate = 25, True
     lines = [b"2024-01-01T00:00:00.%dZ stdout P %s" % (i, b"%d" % i * 10) for i in range(1, 6)]
     lines += [b"2024-01-01T00:00:01Z stderr F other", b"2024-01-01T00:00:02Z stdout F end of the long one",
               b"2024-01-01T00:00:03Z stdout F next"]
@@ -252,7 +252,7 @@ def test_truncate_mode_keeps_the_first_piece_and_drops_the_rest_of_the_joined_li
         ("1" * 10 + "2" * 10 + "33333", {"truncated": True}), ("other", None), ("next", None)]
     assert offsets[0] == 0 and codec.held_from() is None
     docker = LineCodec("docker")
-    docker.max_joined, docker.truncate_joined = 10, True
+    docker.limit.size, docker.limit.truncate = 10, True
     ends = ["", "", "", "\n"]
     frags = [orjson.dumps({"log": c * 6 + end, "stream": "stdout", "time": "t"})
              for c, end in zip("abcd", ends, strict=True)]

@@ -8,8 +8,12 @@ from typing import Any
 import orjson
 
 from podlog.batch import Batch
+from podlog.buffer.options import BufferOptions
+from podlog.config.errors import Located
 from podlog.config.loader import load_config_text
+from podlog.config.model import PluginSpec
 from podlog.filters._base import Filter
+from podlog.outputs._base import Output
 from podlog.pipeline import build_plugin
 
 YAML_HEAD = "sources:\n  - {type: tail, path: [/x.log], tag: app}\noutputs:\n  - {type: stdout}\nfilters:\n"
@@ -47,3 +51,29 @@ def run(flt: Filter, records: list[dict[str, Any]], tag: str = "app", as_docs: b
 
 
 Emit = Callable[[Batch], None]
+
+
+class Recorder:
+    """Outputs for a pipeline built without runners (``pipeline.build``): each output a list of the batches
+    it got, and every drop as (count, by). ``hold``: keep each batch's ack retained until the test settles it,
+    as a real output holds it until delivery."""
+
+    def __init__(self, hold: bool = False) -> None:
+        self.hold = hold
+        self.got: dict[str, list[Batch]] = {}
+        self.drops: list[tuple[int, str | None]] = []
+
+    def target(self, spec: PluginSpec, name: str, output: Output, buffer: BufferOptions, where: Located) -> Any:
+        got = self.got.setdefault(name, [])
+        hold = self.hold
+
+        class Target:
+            def submit(self, batch: Batch) -> None:
+                if hold:
+                    batch.ack.retain()
+                got.append(batch)
+
+        return Target()
+
+    def dropped(self, batch: Batch, n: int, by: str | None) -> None:
+        self.drops.append((n, by))

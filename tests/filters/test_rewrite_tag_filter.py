@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
 from podlog.batch import Ack, Batch
-from podlog.buffer.options import BufferOptions
-from podlog.config.errors import ConfigError, Located
+from podlog.config.errors import ConfigError
 from podlog.config.loader import load_config_text
-from podlog.config.model import PluginSpec
-from podlog.outputs._base import Output
 from podlog.pipeline import build
 from podlog.telemetry.ledger import Ledger
-from tests.filters.helpers import FLUENT_HEAD, batch_of, fluent_filter, yaml_filter
+from tests.filters.helpers import FLUENT_HEAD, Recorder, batch_of, fluent_filter, yaml_filter
 
 RECORDS = [
     {"level": "error", "message": "a", "kubernetes": {"namespace_name": "shop"}},
@@ -78,27 +74,6 @@ def test_config_errors() -> None:
         yaml_filter("  - type: rewrite_tag_filter\n    rule: [{key: a, pattern: b}]\n")
 
 
-class Recorder:
-    """A dry run: outputs become lists, drops are recorded."""
-
-    def __init__(self) -> None:
-        self.got: dict[str, list[Batch]] = {}
-        self.drops: list[tuple[int, str | None]] = []
-
-    def target(self, spec: PluginSpec, name: str, output: Output, buffer: BufferOptions, where: Located) -> Any:
-        got = self.got.setdefault(name, [])
-
-        class Target:
-            def submit(self, batch: Batch) -> None:
-                batch.ack.retain()
-                got.append(batch)
-
-        return Target()
-
-    def dropped(self, batch: Batch, n: int, by: str | None) -> None:
-        self.drops.append((n, by))
-
-
 class Built:
     """A pipeline built for a dry run, and a ledger for its sources' acks."""
 
@@ -110,7 +85,7 @@ class Built:
 
 
 def engine(text: str) -> tuple[Built, Recorder]:
-    dry = Recorder()
+    dry = Recorder(hold=True)
     return Built(text, dry), dry
 
 

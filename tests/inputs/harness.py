@@ -18,7 +18,9 @@ The harness builds the input from a YAML source section, as the agent does, and 
 
 from __future__ import annotations
 
+import os
 import select
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -209,3 +211,14 @@ def tail_harness(source_yaml: str, hold: bool = False) -> Iterator[TailHarness]:
         yield h.start()
     finally:
         h.close()
+
+
+def copytruncate(log: Path, copy: Path) -> None:
+    """What logrotate's copytruncate does between two looks of a poller: 30 late lines (200-229) land before
+    the copy, the file is copied to ``copy`` and truncated, and 70 new lines (230-299) are written."""
+    with open(log, "ab") as f:
+        f.write(b"".join(b"line %d late\n" % i for i in range(200, 230)))
+    shutil.copyfile(log, copy)
+    os.truncate(log, 0)
+    with open(log, "ab") as f:
+        f.write(b"".join(b"line %d new\n" % i for i in range(230, 300)))

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from tests.conftest import read_ndjson, wait_for
+from tests.inputs.harness import copytruncate
 
 
 def config(tmp: Path, paths: str, extra: str = "", out: str = "out.ndjson", grace: str = "10s") -> str:
@@ -359,12 +360,7 @@ def test_copytruncate_copies_matching_the_glob_are_not_read_twice(tmp_path: Path
     agent = agent_factory(text.replace("stat_interval: 0.1s", "stat_interval: 2s")).start()
     assert wait_for(lambda: len(read_ndjson(out)) >= 200)
     assert wait_for(lambda: all_read(tmp_path, "app.log*"))
-    with open(log, "ab") as f:
-        f.write(b"".join(b"line %d late\n" % i for i in range(200, 230)))
-    shutil.copyfile(log, tmp_path / "app.log.1")
-    os.truncate(log, 0)
-    with open(log, "ab") as f:
-        f.write(b"".join(b"line %d new\n" % i for i in range(230, 300)))
+    copytruncate(log, tmp_path / "app.log.1")
     assert wait_for(lambda: len(read_ndjson(out)) >= 300, timeout=20)
     assert wait_for(lambda: all_read(tmp_path, "app.log*"))
     assert agent.stop() == 0

@@ -9,11 +9,10 @@ agent are in test_tail.py, test_multiline_tail.py and test_fragments_tail.py.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from tests.codecs.test_multiline import JAVA, PYTHON, PYTHON_CHAINED
-from tests.inputs.harness import tail_harness
+from tests.inputs.harness import copytruncate, tail_harness
 
 
 def source(path: Path | str, extra: str = "", stat_interval: str = "1s") -> str:
@@ -156,12 +155,7 @@ def test_a_copytruncate_between_two_looks_is_read_once(tmp_path: Path) -> None:
     with tail_harness(text) as h:
         h.settle()
         assert len(h.messages()) == 200
-        with open(log, "ab") as f:
-            f.write(b"".join(b"line %d late\n" % i for i in range(200, 230)))
-        shutil.copyfile(log, tmp_path / "app.log.1")
-        os.truncate(log, 0)
-        with open(log, "ab") as f:
-            f.write(b"".join(b"line %d new\n" % i for i in range(230, 300)))
+        copytruncate(log, tmp_path / "app.log.1")
         h.advance(1.9)
         assert len(h.messages()) == 200  # polling: nothing is seen before the next look
         h.advance(0.1)
