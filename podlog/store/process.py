@@ -217,6 +217,11 @@ def _read_exactly(stream: BinaryIO, n: int) -> bytes | None:
     return data if data is not None and len(data) == n else None
 
 
+# A killed agent's child exits at the end of its pipe, at once or after the commit it is in: seconds at most.
+# Longer, and the lock is another live writer's (a second `podlog up` on the same data): say so soon.
+_LOCK_WAIT = 10.0
+
+
 def _open_writer(config: dict[str, Any]) -> Any:
     """The StoreWriter, waiting a little for the lock a previous writer (a child of a killed agent, still
     exiting) may hold."""
@@ -224,13 +229,18 @@ def _open_writer(config: dict[str, Any]) -> Any:
     from podlog.store.writer import StoreWriter
 
     layout = config.pop("layout")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + _LOCK_WAIT
+    said = False
     while True:
         try:
             return StoreWriter(config["path"], Layout(**layout), **{k: v for k, v in config.items() if k != "path"})
         except ValueError as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
+            if not said:
+                log.warning("store %s is locked by another writer; waiting up to %.0f s for it to let go",
+                            config["path"], _LOCK_WAIT)
+                said = True
             time.sleep(0.2)
 
 
