@@ -126,8 +126,10 @@ class HttpInput(PushInput):
         add_http_headers = Option("bool", False, doc="Add each request header as HTTP_<NAME> (as Fluentd does).")
         retry_after = Option("int", 1, doc="Seconds given in Retry-After with 429 and 503 answers.")
         use_204_response = Option("bool", False, doc="Answer 204 No Content instead of 200 OK.")
-        cors_allow_origins = Option("list", [], doc="Accepted for Fluentd configs (no effect: no CORS headers).")
-        respond_with_empty_img = Option("bool", False, doc="Accepted for Fluentd configs (no effect).")
+        cors_allow_origins = Option("list", [], doc="Fluentd: origins allowed by CORS.",
+                                    ignored="no CORS headers are sent.")
+        respond_with_empty_img = Option("bool", False, doc="Fluentd: answer with an empty GIF.",
+                                        ignored="answers carry no image.")
 
     options: Options
 

@@ -41,8 +41,9 @@ class SyslogInput(PushInput):
         message_length_limit = Option("size", 64 * 1024, doc="Longest message; a longer TCP frame closes the "
                                       "connection, a longer UDP datagram is cut to it.")
         source_address_key = Option("str", "", doc="Add the sender's IP address under this field.")
-        emit_unmatched_lines = Option("bool", True, doc="Accepted for Fluentd configs: lines that do not parse "
-                                      "are always kept, as unmatched_line under <tag>.unmatched.")
+        emit_unmatched_lines = Option("bool", True, doc="Fluentd: keep lines that do not parse.",
+                                      ignored="lines that do not parse are always kept, as unmatched_line "
+                                      "under <tag>.unmatched.")
 
     options: Options
 

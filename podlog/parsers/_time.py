@@ -68,7 +68,8 @@ class TimeOptions(Options):
     localtime = Option("bool", False, doc="Fluentd's spelling of utc: false (a time without an offset is local).")
     timezone = Option("str", "", doc="Fixed offset such as +08:00 for times without one; overrides utc.")
     estimate_current_event = Option(
-        "bool", True, doc="Accepted for Fluentd configs: a record without a time always gets the read time."
+        "bool", True, doc="Fluentd: date a record without a time by the time it was read.",
+        ignored="a record without a time always gets the read time."
     )
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from podlog.config.errors import ConfigError
 from podlog.config.fluentd import load_fluentd_text
+from podlog.config.notices import collect
 from podlog.engine import build_plugin
 
 FORWARD = """\
@@ -129,3 +130,16 @@ def test_check_input_dry_run_through_push_sources(tmp_path, capsys: pytest.Captu
     assert report["records"][0] == {"@timestamp": "2024-05-01T12:00:00Z", "host": "web", "ident": "sshd",
                                     "pid": "12", "message": "Accepted key", "pri": 86, "facility": "authpriv",
                                     "severity": "info"}
+
+
+def test_push_options_without_effect_are_reported_where_set() -> None:
+    """Fluentd options the push inputs accept but do not act on are declared ``ignored``: `podlog check` names
+    each one at its line instead of taking it silently."""
+    text = HTTP.replace("</source>", "  respond_with_empty_img true\n</source>")
+    with collect() as notices:
+        build_plugin(load_fluentd_text(text + MATCH, "fluent.conf", {}).sources[0])
+    assert [str(n) for n in notices] == [
+        "fluent.conf:9: source.cors_allow_origins: accepted for compatibility, has no effect: "
+        "no CORS headers are sent.",
+        "fluent.conf:10: source.respond_with_empty_img: accepted for compatibility, has no effect: "
+        "answers carry no image."]

@@ -43,11 +43,17 @@ class ForwardInput(PushInput):
         source_address_key = Option("str", "", doc="Add the client's IP address under this field.")
         skip_invalid_event = Option("bool", True, doc="Events whose time or record is malformed are skipped "
                                     "(counted and logged); the rest of the message is kept.")
-        chunk_size_warn_limit = Option("size", 0, doc="Accepted for Fluentd configs (no effect).")
-        linger_timeout = Option("duration", 0.0, doc="Accepted for Fluentd configs (no effect).")
-        resolve_hostname = Option("bool", False, doc="Accepted for Fluentd configs (no effect).")
-        send_keepalive_packet = Option("bool", False, doc="Accepted for Fluentd configs (no effect).")
-        deny_keepalive = Option("bool", False, doc="Accepted for Fluentd configs (no effect).")
+        chunk_size_warn_limit = Option("size", 0, doc="Fluentd: warn about chunks larger than this.",
+                                       ignored="large chunks are not warned about; chunk_size_limit "
+                                       "still refuses them.")
+        linger_timeout = Option("duration", 0.0, doc="Fluentd: SO_LINGER on closed sockets.",
+                                ignored="connections are closed without lingering.")
+        resolve_hostname = Option("bool", False, doc="Fluentd: resolve client addresses to names.",
+                                  ignored="client addresses are not resolved to names.")
+        send_keepalive_packet = Option("bool", False, doc="Fluentd: TCP keepalive on connections.",
+                                       ignored="no TCP keepalive packets are sent.")
+        deny_keepalive = Option("bool", False, doc="Fluentd: refuse keepalive handshakes.",
+                                ignored="keepalive is neither offered nor denied.")
 
     options: Options
 
