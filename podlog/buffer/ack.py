@@ -127,11 +127,3 @@ class Tally:
             return
         for listener, counts in self.counts.items():
             listener.settled({source: n * fraction for source, n in counts.items()}, reason)
-
-    def by_source(self) -> dict[str, float]:
-        """All listeners' counts together (for tests and status)."""
-        out: defaultdict[str, float] = defaultdict(float)
-        for counts in self.counts.values():
-            for source, n in counts.items():
-                out[source] += n
-        return dict(out)
