@@ -285,8 +285,8 @@ def child_main(argv: list[str]) -> int:
         if payload is None:
             os._exit(0)
         try:
-            tag, batches = unpack(payload)
-            generation = writer.add_batches(tag, [(docs, source_id, offsets) for docs, source_id, offsets in batches])
+            tag, batches = unpack(payload)  # [[docs, source, offsets], ...]: what add_batches takes
+            generation = writer.add_batches(tag, batches)
         except Exception as exc:
             log.exception("store writer: chunk %d not added", number)
             answer(f"F {number} store writer: {type(exc).__name__}: {exc}".replace("\n", " "))
